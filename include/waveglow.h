@@ -1,0 +1,197 @@
+/* waveglow.h — the public C API of waveglow.c, a WaveGlow flow vocoder for the CPU.
+ *
+ * Usage (vocode a log-mel spectrogram computed from a WAV file):
+ *
+ *     wg_error err = {0};
+ *     wg_model *model = NULL;
+ *     if (wg_model_load("models/model.safetensors", &model, &err)) { fprintf(stderr, "%s\n", err.message); ... }
+ *     const wg_config *cfg = wg_model_config(model);
+ *     wg_audio audio = {0};
+ *     wg_audio_read("speech.wav", cfg->sampling_rate, NULL, &audio, &err);
+ *     wg_mel *mel = NULL;
+ *     wg_mel_create(cfg, &mel, &err);
+ *     size_t frames = wg_mel_frames(mel, audio.n_samples);
+ *     float *spec = malloc(sizeof(float) * cfg->n_mel_channels * frames);   // (n_mel, frames)
+ *     wg_mel_compute(mel, audio.samples, audio.n_samples, spec, &err);
+ *     ... wg_mel_destroy(mel); wg_audio_free(&audio); wg_model_free(model);
+ *
+ * Conventions. Every fallible call returns 0 or a negative WG_E* code and, when `err` is not
+ * NULL, fills it with the code and a one-line message naming the file and the reason. Nothing in
+ * the library prints, exits or keeps global mutable state. Arrays are float32, row-major,
+ * channels × time with time contiguous. Threads: a loaded wg_model is read-only and may be shared
+ * by any number of threads; a wg_mel may be used by one thread at a time (make one per thread).
+ */
+#ifndef WAVEGLOW_H
+#define WAVEGLOW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define WG_VERSION_STRING "0.1.0"
+
+/* ---- errors ------------------------------------------------------------------------------ */
+
+enum {
+    WG_OK = 0,
+    WG_EINVAL = -1,       /* a bad argument or option */
+    WG_ENOMEM = -2,       /* out of memory */
+    WG_EIO = -3,          /* a file could not be opened, read or written */
+    WG_EFORMAT = -4,      /* a file is corrupt or not of the format it claims */
+    WG_ECONFIG = -5,      /* a config is invalid, or disagrees with the tensors */
+    WG_ENONFINITE = -6,   /* NaN or Inf in the input */
+    WG_ETOOSHORT = -7,    /* the input is too short for the operation */
+    WG_EUNSUPPORTED = -8, /* valid, but not supported by this build or version */
+};
+
+typedef struct wg_error {
+    int code;
+    char message[1024];
+} wg_error;
+
+/* A short, static description of a WG_E* code ("invalid argument", ...). Never NULL. */
+const char *wg_strerror(int code);
+
+/* ---- configuration (NVIDIA's config.json names) ------------------------------------------ */
+
+typedef struct wg_config {
+    /* data_config */
+    int sampling_rate;   /* Hz */
+    int filter_length;   /* FFT size */
+    int hop_length;
+    int win_length;      /* <= filter_length; the Hann window is centred in the FFT frame */
+    double mel_fmin;     /* Hz */
+    double mel_fmax;     /* Hz; NVIDIA's null means sampling_rate / 2 */
+    int segment_length;  /* training segment, samples */
+    /* waveglow_config */
+    int n_mel_channels;
+    int n_flows;
+    int n_group;
+    int n_early_every;
+    int n_early_size;
+    int wn_n_layers;
+    int wn_n_channels;
+    int wn_kernel_size;
+    /* the standard deviation of the latent prior the model was trained with */
+    double sigma;
+} wg_config;
+
+/* NVIDIA's published values (22.05 kHz, 80 mels, 12 flows, n_group 8, WN 8 × 256). */
+wg_config wg_config_default(void);
+
+/* Parses a config in NVIDIA's config.json layout: `data_config`, `waveglow_config`, and `sigma`
+ * at the top level or in `train_config`. Missing keys keep NVIDIA's defaults; other sections are
+ * ignored. `source` names the text in error messages. The result is validated. */
+int wg_config_parse(const char *json, const char *source, wg_config *out, wg_error *err);
+int wg_config_load(const char *path, wg_config *out, wg_error *err);
+
+/* Checks that the numbers describe a model that can be built (even group sizes, odd kernel,
+ * window inside the frame, fmin < fmax <= Nyquist, sizes within sane bounds). */
+int wg_config_validate(const wg_config *cfg, const char *source, wg_error *err);
+
+/* The config as NVIDIA-layout JSON text; the caller frees it with free(). NULL when out of memory. */
+char *wg_config_to_json(const wg_config *cfg);
+
+/* ---- audio files (libsndfile, libsamplerate) ---------------------------------------------- */
+
+typedef enum wg_resample_quality {
+    WG_RESAMPLE_BEST = 0, /* libsamplerate SRC_SINC_BEST_QUALITY (default) */
+    WG_RESAMPLE_MEDIUM,   /* SRC_SINC_MEDIUM_QUALITY */
+    WG_RESAMPLE_FASTEST,  /* SRC_SINC_FASTEST */
+    WG_RESAMPLE_LINEAR,   /* SRC_LINEAR */
+} wg_resample_quality;
+
+typedef struct wg_audio_read_params {
+    wg_resample_quality quality;
+} wg_audio_read_params;
+
+wg_audio_read_params wg_audio_read_default_params(void);
+
+typedef struct wg_audio {
+    float *samples;      /* mono, n_samples long; int PCM is scaled by 1/32768 (int16) etc. */
+    size_t n_samples;
+    int sample_rate;     /* after resampling */
+    int source_rate;     /* as stored in the file */
+    int source_channels; /* > 1 means the file was downmixed (mean of channels) */
+} wg_audio;
+
+/* Reads anything libsndfile reads (WAV, FLAC, Ogg, MP3, ...) as mono float32. When
+ * `target_rate` > 0 and differs from the file's, the audio is resampled to it. Empty files and
+ * NaN/Inf samples are errors. On success the caller owns `out` and frees it with wg_audio_free. */
+int wg_audio_read(const char *path, int target_rate, const wg_audio_read_params *params,
+                  wg_audio *out, wg_error *err);
+void wg_audio_free(wg_audio *audio);
+
+typedef enum wg_sample_format {
+    WG_FORMAT_PCM16 = 0, /* x·32768 rounded, clamped to [-32768, 32767] */
+    WG_FORMAT_FLOAT = 1, /* IEEE float32, written exactly */
+} wg_sample_format;
+
+/* Writes a mono WAV atomically: a temporary file beside `path`, fsynced, then renamed over it,
+ * so an existing file survives any failure. For PCM16, samples outside the representable range
+ * are clamped and counted in *n_clipped (may be NULL). NaN/Inf samples are an error. */
+int wg_audio_write(const char *path, const float *samples, size_t n_samples, int sample_rate,
+                   wg_sample_format format, size_t *n_clipped, wg_error *err);
+
+/* ---- .npy arrays (float32, C order) ------------------------------------------------------ */
+
+#define WG_NPY_MAX_DIMS 8
+
+typedef struct wg_array {
+    float *data;
+    int ndim;
+    size_t shape[WG_NPY_MAX_DIMS];
+} wg_array;
+
+/* Reads a .npy file (format 1.0, 2.0 or 3.0; '<f4' or '<f8', converted to float32; C or Fortran
+ * order for up to two dimensions; the result is always C order). Caller frees with wg_array_free. */
+int wg_npy_read(const char *path, wg_array *out, wg_error *err);
+/* Writes float32 C-order .npy (format 1.0, or 2.0 when the header needs it), atomically. */
+int wg_npy_write(const char *path, const float *data, int ndim, const size_t *shape, wg_error *err);
+void wg_array_free(wg_array *array);
+size_t wg_array_numel(const wg_array *array);
+
+/* ---- log-mel front end (FFTW), the TacotronSTFT / librosa convention ---------------------- */
+
+typedef struct wg_mel wg_mel;
+
+/* Plans the FFT and builds the Slaney mel filterbank for the config's data parameters. */
+int wg_mel_create(const wg_config *cfg, wg_mel **out, wg_error *err);
+void wg_mel_destroy(wg_mel *mel);
+/* Frames for n samples: 1 + n / hop_length (centre padding). */
+size_t wg_mel_frames(const wg_mel *mel, size_t n_samples);
+/* log(max(mel(|STFT(x)|), 1e-5)) into out, (n_mel, frames) row-major. x must be longer than
+ * filter_length / 2 (reflect padding) and finite. */
+int wg_mel_compute(wg_mel *mel, const float *x, size_t n_samples, float *out, wg_error *err);
+
+/* ---- models --------------------------------------------------------------------------------- */
+
+typedef struct wg_model wg_model;
+
+typedef struct wg_model_info {
+    size_t n_parameters;
+    size_t receptive_field_samples; /* input samples that can influence one output sample */
+    double receptive_field_ms;
+    double flops_per_second;        /* synthesis FLOPs per second of audio (multiply-add = 2) */
+} wg_model_info;
+
+/* Loads a model file: safetensors with NVIDIA WaveGlow state-dict names (weight norm folded, or
+ * as weight_g/weight_v pairs) and __metadata__["config"] holding the config JSON. Every tensor is
+ * checked against the shape the config implies; failures name the tensor and what was expected. */
+int wg_model_load(const char *path, wg_model **out, wg_error *err);
+void wg_model_free(wg_model *model);
+const wg_config *wg_model_config(const wg_model *model);
+wg_model_info wg_model_get_info(const wg_model *model);
+
+/* Information about a config alone (no weights needed). */
+wg_model_info wg_config_info(const wg_config *cfg);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WAVEGLOW_H */

@@ -1,0 +1,46 @@
+/* cmd_info.c — `waveglow info`: a model's or config's shape, size, receptive field and cost. */
+#include <getopt.h>
+#include <stdio.h>
+
+#include "cli.h"
+
+static const char *help =
+    "usage: waveglow info (--model M | --config C.json)\n\n"
+    "Prints the config, the parameter count, the receptive field in samples and milliseconds, and\n"
+    "the synthesis cost in FLOPs per second of audio. With --model every tensor is validated.\n\n"
+    "  -m, --model M          a model file (.safetensors)\n"
+    "  -c, --config C.json    an NVIDIA-layout config.json\n"
+    "  -h, --help             this text\n";
+
+int cmd_info(int argc, char **argv) {
+    static const struct option opts[] = {{"model", required_argument, 0, 'm'}, {"config", required_argument, 0, 'c'},
+                                         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    const char *model_path = NULL, *config_path = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "m:c:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model_path = optarg; break;
+        case 'c': config_path = optarg; break;
+        case 'h': fputs(help, stdout); return CLI_OK;
+        default: return cli_usage("info", "unknown option");
+        }
+    }
+    if (optind != argc) return cli_usage("info", "unexpected argument \"%s\"", argv[optind]);
+    if (!model_path && !config_path) return cli_usage("info", "give --model M or --config C.json");
+    wg_config cfg;
+    int rc = cli_load_config("info", model_path, config_path, &cfg, NULL);
+    if (rc) return rc;
+    wg_model_info info = wg_config_info(&cfg);
+    printf("%s\n", model_path ? model_path : config_path);
+    printf("  data:      %d Hz, filter_length %d, hop_length %d, win_length %d, mel %g-%g Hz, segment %d\n",
+           cfg.sampling_rate, cfg.filter_length, cfg.hop_length, cfg.win_length, cfg.mel_fmin, cfg.mel_fmax,
+           cfg.segment_length);
+    printf("  waveglow:  %d mels, %d flows, n_group %d, early output %d every %d flows\n", cfg.n_mel_channels,
+           cfg.n_flows, cfg.n_group, cfg.n_early_size, cfg.n_early_every);
+    printf("  WN:        %d layers x %d channels, kernel %d\n", cfg.wn_n_layers, cfg.wn_n_channels, cfg.wn_kernel_size);
+    printf("  sigma:     %g (prior standard deviation for likelihoods)\n", cfg.sigma);
+    printf("  parameters: %zu (%.2f MB as float32)\n", info.n_parameters, info.n_parameters * 4.0 / 1e6);
+    printf("  receptive field: %zu samples (%.1f ms)\n", info.receptive_field_samples, info.receptive_field_ms);
+    printf("  synthesis cost: %.2f GFLOP per second of audio\n", info.flops_per_second / 1e9);
+    return CLI_OK;
+}

@@ -1,0 +1,163 @@
+/* mel.c — the log-mel front end, numerically the TacotronSTFT convention of NVIDIA's WaveGlow
+ * and Tacotron 2 (and librosa's defaults):
+ *   reflect-pad filter_length/2 at both ends; frames every hop_length; periodic Hann window of
+ *   win_length centred in filter_length; |rfft| (magnitude, not power); Slaney-scale mel
+ *   filterbank with Slaney area normalisation; natural log of max(x, 1e-5).
+ * The filterbank is built in double precision and applied sparsely (each filter touches only
+ * its own band of bins) with double accumulation, so the only float32 error is the FFT's.
+ *
+ * FFTW's planner is not thread-safe, so plan creation takes a process-wide lock; execution
+ * uses this object's own plan and buffers, so distinct wg_mel objects run in parallel. */
+#include <fftw3.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "mel.h"
+
+static pthread_mutex_t planner_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct wg_mel {
+    int n_fft, hop, n_mel, n_freq;
+    float *window;       /* (n_fft): Hann of win_length, zero-padded to the centre */
+    float *frame;        /* (n_fft) FFTW input */
+    fftwf_complex *spec; /* (n_freq) FFTW output */
+    float *mag;          /* (n_freq) */
+    fftwf_plan plan;
+    int *band_lo, *band_hi; /* (n_mel): filter m is nonzero on bins [lo, hi) */
+    double *weights;        /* (n_mel, n_freq) dense, read only inside each band */
+};
+
+static double hz_to_mel_slaney(double f) {
+    const double f_sp = 200.0 / 3, min_log_hz = 1000.0, min_log_mel = min_log_hz / f_sp;
+    const double logstep = log(6.4) / 27.0;
+    return f >= min_log_hz ? min_log_mel + log(f / min_log_hz) / logstep : f / f_sp;
+}
+
+static double mel_to_hz_slaney(double m) {
+    const double f_sp = 200.0 / 3, min_log_hz = 1000.0, min_log_mel = min_log_hz / f_sp;
+    const double logstep = log(6.4) / 27.0;
+    return m >= min_log_mel ? min_log_hz * exp(logstep * (m - min_log_mel)) : f_sp * m;
+}
+
+int wg_mel_filterbank(int sr, int n_fft, int n_mel, double fmin, double fmax, double *out) {
+    int n_freq = n_fft / 2 + 1;
+    double *mel_f = malloc(sizeof(double) * (size_t)(n_mel + 2));
+    if (!mel_f) return WG_ENOMEM;
+    double mmin = hz_to_mel_slaney(fmin), mmax = hz_to_mel_slaney(fmax);
+    for (int i = 0; i < n_mel + 2; i++) mel_f[i] = mel_to_hz_slaney(mmin + (mmax - mmin) * i / (n_mel + 1));
+    for (int m = 0; m < n_mel; m++) {
+        double lo = mel_f[m], mid = mel_f[m + 1], hi = mel_f[m + 2];
+        double enorm = 2.0 / (hi - lo);
+        for (int k = 0; k < n_freq; k++) {
+            double f = (double)k * sr / n_fft;
+            double lower = (f - lo) / (mid - lo), upper = (hi - f) / (hi - mid);
+            double w = fmin_d(lower, upper);
+            out[(size_t)m * n_freq + k] = w > 0 ? w * enorm : 0.0;
+        }
+    }
+    free(mel_f);
+    return 0;
+}
+
+int wg_mel_create(const wg_config *cfg, wg_mel **out, wg_error *err) {
+    *out = NULL;
+    int rc = wg_config_validate(cfg, "mel config", err);
+    if (rc) return rc;
+    wg_mel *m = calloc(1, sizeof *m);
+    if (!m) return wg_fail(err, WG_ENOMEM, "mel: out of memory");
+    m->n_fft = cfg->filter_length;
+    m->hop = cfg->hop_length;
+    m->n_mel = cfg->n_mel_channels;
+    m->n_freq = m->n_fft / 2 + 1;
+    m->window = calloc((size_t)m->n_fft, sizeof(float));
+    m->mag = malloc(sizeof(float) * (size_t)m->n_freq);
+    m->frame = fftwf_malloc(sizeof(float) * (size_t)m->n_fft);
+    m->spec = fftwf_malloc(sizeof(fftwf_complex) * (size_t)m->n_freq);
+    m->band_lo = malloc(sizeof(int) * (size_t)m->n_mel);
+    m->band_hi = malloc(sizeof(int) * (size_t)m->n_mel);
+    m->weights = malloc(sizeof(double) * (size_t)m->n_mel * (size_t)m->n_freq);
+    if (!m->window || !m->mag || !m->frame || !m->spec || !m->band_lo || !m->band_hi || !m->weights) {
+        wg_mel_destroy(m);
+        return wg_fail(err, WG_ENOMEM, "mel: out of memory");
+    }
+    /* Periodic Hann (scipy get_window('hann', N, fftbins=True)), centred as librosa pad_center. */
+    int wl = cfg->win_length, lpad = (m->n_fft - wl) / 2;
+    for (int i = 0; i < wl; i++) m->window[lpad + i] = (float)(0.5 - 0.5 * cos(2.0 * M_PI * i / wl));
+    if (wg_mel_filterbank(cfg->sampling_rate, m->n_fft, m->n_mel, cfg->mel_fmin, cfg->mel_fmax, m->weights)) {
+        wg_mel_destroy(m);
+        return wg_fail(err, WG_ENOMEM, "mel: out of memory");
+    }
+    for (int j = 0; j < m->n_mel; j++) {
+        const double *w = m->weights + (size_t)j * m->n_freq;
+        int lo = 0, hi = m->n_freq;
+        while (lo < hi && w[lo] == 0) lo++;
+        while (hi > lo && w[hi - 1] == 0) hi--;
+        m->band_lo[j] = lo;
+        m->band_hi[j] = hi;
+    }
+    pthread_mutex_lock(&planner_lock);
+    m->plan = fftwf_plan_dft_r2c_1d(m->n_fft, m->frame, m->spec, FFTW_ESTIMATE);
+    pthread_mutex_unlock(&planner_lock);
+    if (!m->plan) {
+        wg_mel_destroy(m);
+        return wg_fail(err, WG_ENOMEM, "mel: FFTW could not plan a size-%d transform", cfg->filter_length);
+    }
+    *out = m;
+    return 0;
+}
+
+void wg_mel_destroy(wg_mel *m) {
+    if (!m) return;
+    if (m->plan) {
+        pthread_mutex_lock(&planner_lock);
+        fftwf_destroy_plan(m->plan);
+        pthread_mutex_unlock(&planner_lock);
+    }
+    fftwf_free(m->frame);
+    fftwf_free(m->spec);
+    free(m->window);
+    free(m->mag);
+    free(m->band_lo);
+    free(m->band_hi);
+    free(m->weights);
+    free(m);
+}
+
+size_t wg_mel_frames(const wg_mel *m, size_t n) {
+    size_t pad = (size_t)m->n_fft / 2;
+    if (n + 2 * pad < (size_t)m->n_fft) return 0;
+    return (n + 2 * pad - (size_t)m->n_fft) / (size_t)m->hop + 1;
+}
+
+int wg_mel_compute(wg_mel *m, const float *x, size_t n, float *out, wg_error *err) {
+    size_t pad = (size_t)m->n_fft / 2;
+    if (n <= pad)
+        return wg_fail(err, WG_ETOOSHORT, "%zu samples is too short for the mel front end: reflect padding needs "
+                       "more than filter_length/2 = %zu", n, pad);
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]))
+            return wg_fail(err, WG_ENONFINITE, "sample %zu is %s", i, isnan(x[i]) ? "NaN" : "infinite");
+    size_t frames = wg_mel_frames(m, n);
+    for (size_t f = 0; f < frames; f++) {
+        /* padded index p maps to x[p - pad], reflected at both ends without repeating the edge */
+        for (int i = 0; i < m->n_fft; i++) {
+            long p = (long)(f * (size_t)m->hop) + i - (long)pad;
+            if (p < 0) p = -p;
+            if (p >= (long)n) p = 2 * ((long)n - 1) - p;
+            m->frame[i] = x[p] * m->window[i];
+        }
+        fftwf_execute(m->plan);
+        for (int k = 0; k < m->n_freq; k++)
+            m->mag[k] = sqrtf(m->spec[k][0] * m->spec[k][0] + m->spec[k][1] * m->spec[k][1]);
+        for (int j = 0; j < m->n_mel; j++) {
+            const double *w = m->weights + (size_t)j * m->n_freq;
+            double acc = 0;
+            for (int k = m->band_lo[j]; k < m->band_hi[j]; k++) acc += w[k] * m->mag[k];
+            out[(size_t)j * frames + f] = (float)log(acc > 1e-5 ? acc : 1e-5);
+        }
+    }
+    return 0;
+}

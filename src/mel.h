@@ -1,0 +1,14 @@
+/* mel.h — internals of the log-mel front end shared with other modules (the public API is in
+ * waveglow.h: wg_mel_create / wg_mel_compute). */
+#ifndef WG_MEL_H
+#define WG_MEL_H
+
+#include "waveglow.h"
+
+static inline double fmin_d(double a, double b) { return a < b ? a : b; }
+
+/* The Slaney mel filterbank with Slaney area normalisation (librosa.filters.mel defaults):
+ * out is (n_mel, n_fft/2 + 1), row-major, double. Returns 0 or WG_ENOMEM. */
+int wg_mel_filterbank(int sample_rate, int n_fft, int n_mel, double fmin, double fmax, double *out);
+
+#endif

@@ -1,0 +1,55 @@
+/* safetensors.h — reading and writing safetensors files (8-byte little-endian header length,
+ * a JSON header, raw little-endian data). The reader trusts nothing: the header length is
+ * bounded and inside the file, every tensor's offsets lie inside the data and match its shape
+ * and dtype, names are unique and tensors do not overlap. F32 and F64 data are read; models
+ * accept only F32 (model.c says so by tensor name). */
+#ifndef WG_SAFETENSORS_H
+#define WG_SAFETENSORS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "waveglow.h"
+
+#define WG_ST_MAX_HEADER ((size_t)64 << 20)
+#define WG_ST_MAX_NAME 160
+#define WG_ST_MAX_DIMS 8
+
+typedef struct wg_st_tensor {
+    char name[WG_ST_MAX_NAME];
+    int ndim;
+    size_t shape[WG_ST_MAX_DIMS];
+    size_t numel;
+    int elem_size; /* 4 for F32, 8 for F64 */
+    size_t begin, end; /* byte offsets into the data section */
+} wg_st_tensor;
+
+typedef struct wg_st_file {
+    unsigned char *buf; /* the whole file */
+    size_t size;
+    size_t data_start;  /* 8 + header length */
+    int n_tensors;
+    wg_st_tensor *tensors; /* sorted by name */
+    char *config;          /* __metadata__["config"], or NULL when absent */
+} wg_st_file;
+
+int wg_st_read(const char *path, wg_st_file *st, wg_error *err);
+void wg_st_close(wg_st_file *st);
+const wg_st_tensor *wg_st_find(const wg_st_file *st, const char *name);
+/* Copies a tensor's data (possibly unaligned in the file) into dst (numel floats), converting
+ * F64 to float32. */
+void wg_st_copy(const wg_st_file *st, const wg_st_tensor *t, float *dst);
+/* The same into doubles. */
+void wg_st_copy_f64(const wg_st_file *st, const wg_st_tensor *t, double *dst);
+
+typedef struct wg_st_entry {
+    const char *name;
+    int ndim;
+    size_t shape[WG_ST_MAX_DIMS];
+    const float *data;
+} wg_st_entry;
+
+/* Writes tensors (in the given order) and __metadata__ {"config": config_json} atomically. */
+int wg_st_write(const char *path, const wg_st_entry *entries, int n, const char *config_json, wg_error *err);
+
+#endif

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The README's test command: installs what is missing, builds Release and an ASan+UBSan Debug
+# build, and runs every test in both (ctest fails when no test ran).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/install-deps.sh
+jobs=$(nproc)
+for kind in release asan; do
+  dir=build-test-$kind
+  if [ $kind = release ]; then
+    flags=(-DCMAKE_BUILD_TYPE=Release)
+  else
+    flags=(-DCMAKE_BUILD_TYPE=Debug -DWG_SANITIZE=ON)
+  fi
+  echo "== $kind build ($dir)"
+  cmake -S . -B "$dir" "${flags[@]}" >/dev/null
+  cmake --build "$dir" -j "$jobs" >/dev/null
+  echo "== $kind tests"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir "$dir" --no-tests=error --output-on-failure -j "$jobs"
+done
