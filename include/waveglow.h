@@ -190,6 +190,52 @@ wg_model_info wg_model_get_info(const wg_model *model);
 /* Information about a config alone (no weights needed). */
 wg_model_info wg_config_info(const wg_config *cfg);
 
+/* ---- the flow: encode (audio → latent), decode and synthesis (latent → audio) -------------- */
+
+typedef struct wg_run_params {
+    int n_threads;      /* threads for the BLAS; 0: all cores. Process-wide (OpenBLAS's own state). */
+    size_t chunk_steps; /* group steps per window besides context; 0: automatic. Long inputs are
+                         * processed window by window with the model's full receptive field as
+                         * context, so the result equals one whole-signal pass and memory stays
+                         * bounded. */
+    void (*progress)(size_t done, size_t total, void *user_data); /* in samples; may be NULL */
+    void *user_data;
+} wg_run_params;
+
+wg_run_params wg_run_default_params(void);
+
+typedef struct wg_likelihood {
+    size_t n_samples;
+    double sigma;            /* the model's prior standard deviation */
+    double sum_z2;           /* Σ z² */
+    double log_s_total;      /* Σ over flows and positions of log_s */
+    double log_det_w_total;  /* Σ over flows of steps · log|det W_k| */
+    double log_likelihood;   /* log p(x) in nats: Σ log N(z; 0, σ²) + log_s_total + log_det_w_total */
+    double nats_per_sample;  /* log_likelihood / n_samples, for the [-1, 1] signal */
+    double bits_per_sample16; /* negative log-likelihood in bits per 16-bit sample:
+                               * (ln 32768 − nats_per_sample) / ln 2 */
+    double loss;             /* NVIDIA's WaveGlowLoss: (Σz²/(2σ²) − log_s_total − log_det_w_total) / n */
+} wg_likelihood;
+
+/* Audio → latent. mel is (n_mel, n_frames), audio n_samples long, a multiple of n_group, and
+ * covered by the upsampled mel ((n_frames − 1)·hop + 4·hop >= n_samples). z receives
+ * (n_group, n_samples / n_group) in the reference layout (early outputs first). lk may be NULL. */
+int wg_encode(const wg_model *model, const float *mel, size_t n_frames, const float *audio, size_t n_samples, float *z,
+              wg_likelihood *lk, const wg_run_params *params, wg_error *err);
+
+/* Samples synthesised from n_frames mel frames: n_frames · hop, rounded down to n_group. */
+size_t wg_synth_samples(const wg_model *model, size_t n_frames);
+
+/* Latent → audio: the inverse of sigma · z, z (n_group, wg_synth_samples / n_group). With
+ * sigma = 1, decode(encode(x)) = x. audio receives wg_synth_samples(model, n_frames) samples. */
+int wg_decode(const wg_model *model, const float *mel, size_t n_frames, const float *z, float sigma, float *audio,
+              const wg_run_params *params, wg_error *err);
+
+/* Synthesis with latent z[c][t] = sigma · N(seed, c, t) from a counter-based generator: the same
+ * seed gives the same audio however the work is split. sigma = 0 is the deterministic mean. */
+int wg_synthesize(const wg_model *model, const float *mel, size_t n_frames, float sigma, uint64_t seed, float *audio,
+                  const wg_run_params *params, wg_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,82 @@
+/* flow.c — see flow.h. */
+#include "flow.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+#include "params.h"
+#include "upsample.h"
+
+size_t wg_flow_reach(const wg_config *c) {
+    return (size_t)c->n_flows * (size_t)(c->wn_kernel_size - 1) / 2 * (((size_t)1 << c->wn_n_layers) - 1);
+}
+
+int wg_flow_work_alloc(const wg_config *c, size_t cap, wg_flow_work *w) {
+    memset(w, 0, sizeof *w);
+    size_t G = (size_t)c->n_group, MG = (size_t)c->n_mel_channels * G;
+    size_t n_up = wg_upsample_scratch(c), n_wn = wg_wn_work_floats(c, cap);
+    size_t total = MG * cap + 3 * G * cap + n_up + n_wn;
+    w->mem = malloc(total * sizeof(float));
+    if (!w->mem) return -1;
+    float *p = w->mem;
+    w->capacity = cap;
+    w->cond = p, p += MG * cap;
+    w->audio = p, p += G * cap;
+    w->wn_out = p, p += G * cap;
+    w->tmp = p, p += G * cap;
+    w->upsample_scratch = p, p += n_up;
+    wg_wn_work_init(&w->wn, c, cap, p);
+    return 0;
+}
+
+void wg_flow_work_free(wg_flow_work *w) {
+    free(w->mem);
+    memset(w, 0, sizeof *w);
+}
+
+/* act (r, n) ← M (r, r) · act */
+static void mix_channels(const float *mat, float *act, size_t r, size_t n, float *tmp) {
+    wg_gemm(r, n, r, mat, r, act, n, 0.0f, tmp, n);
+    memcpy(act, tmp, r * n * sizeof(float));
+}
+
+void wg_flow_forward(const wg_model *m, wg_flow_work *w, size_t n, size_t lo, size_t hi, double *log_s_sum) {
+    const wg_config *c = &m->cfg;
+    size_t off = 0;
+    for (int k = 0; k < c->n_flows; k++) {
+        const wg_flow_view *v = &m->flows[k];
+        if (wg_flow_has_early(c, k)) off += (size_t)c->n_early_size;
+        float *act = w->audio + off * n;
+        size_t half = (size_t)v->n_half;
+        mix_channels(v->convinv_w, act, (size_t)v->n_rem, n, w->tmp);
+        wg_wn_forward(m, v, act, n, w->cond, n, &w->wn, w->wn_out);
+        double acc = 0;
+        for (size_t ch = 0; ch < half; ch++) {
+            const float *b = w->wn_out + ch * n, *s = w->wn_out + (half + ch) * n;
+            float *a1 = act + (half + ch) * n;
+            for (size_t t = 0; t < n; t++) a1[t] = expf(s[t]) * a1[t] + b[t];
+            for (size_t t = lo; t < hi; t++) acc += s[t];
+        }
+        if (log_s_sum) log_s_sum[k] += acc;
+    }
+}
+
+void wg_flow_inverse(const wg_model *m, wg_flow_work *w, size_t n) {
+    const wg_config *c = &m->cfg;
+    size_t off = (size_t)c->n_group - (size_t)m->flows[c->n_flows - 1].n_rem;
+    for (int k = c->n_flows - 1; k >= 0; k--) {
+        const wg_flow_view *v = &m->flows[k];
+        float *act = w->audio + off * n;
+        size_t half = (size_t)v->n_half;
+        wg_wn_forward(m, v, act, n, w->cond, n, &w->wn, w->wn_out);
+        for (size_t ch = 0; ch < half; ch++) {
+            const float *b = w->wn_out + ch * n, *s = w->wn_out + (half + ch) * n;
+            float *a1 = act + (half + ch) * n;
+            for (size_t t = 0; t < n; t++) a1[t] = (a1[t] - b[t]) * expf(-s[t]);
+        }
+        mix_channels(v->convinv_inv, act, (size_t)v->n_rem, n, w->tmp);
+        if (wg_flow_has_early(c, k)) off -= (size_t)c->n_early_size;
+    }
+}

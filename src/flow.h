@@ -1,0 +1,39 @@
+/* flow.h — WaveGlow's stack of flows over one window of group steps, in place on the squeezed
+ * audio (n_group, n): forward (data → latent) and inverse (latent → data).
+ * Flow k: [early output of n_early channels when k > 0 and k % n_early_every == 0],
+ * invertible 1×1 conv W_k, then the affine coupling a1 ← exp(log_s)·a1 + b with (b, log_s) =
+ * WN_k(a0, cond). The active channels are the last n_rem rows of the buffer, so early outputs
+ * stay where they leave and the buffer ends in the reference z layout (early outputs first). */
+#ifndef WG_FLOW_H
+#define WG_FLOW_H
+
+#include <stddef.h>
+
+#include "model.h"
+#include "wavenet.h"
+
+/* One arena for a window of up to `capacity` steps. */
+typedef struct wg_flow_work {
+    size_t capacity;
+    float *cond;   /* (n_mel·n_group, capacity): the squeezed, upsampled mel */
+    float *audio;  /* (n_group, capacity): audio in, latent out (or the reverse) */
+    float *wn_out; /* (n_group, capacity) */
+    float *tmp;    /* (n_group, capacity) */
+    float *upsample_scratch;
+    wg_wn_work wn;
+    float *mem;
+} wg_flow_work;
+
+int wg_flow_work_alloc(const wg_config *cfg, size_t capacity, wg_flow_work *w);
+void wg_flow_work_free(wg_flow_work *w);
+
+/* audio → z on w->audio (n columns, row stride n), conditioned on w->cond. The log_s of flow k
+ * summed over columns [lo, hi) is added to log_s_sum[k] (NULL to skip). */
+void wg_flow_forward(const wg_model *m, wg_flow_work *w, size_t n, size_t lo, size_t hi, double *log_s_sum);
+/* z → audio on w->audio, the exact inverse of wg_flow_forward. */
+void wg_flow_inverse(const wg_model *m, wg_flow_work *w, size_t n);
+
+/* Group steps of context each side that make a window's centre exact: n_flows · (K−1)/2 · (2^L − 1). */
+size_t wg_flow_reach(const wg_config *cfg);
+
+#endif

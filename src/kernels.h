@@ -1,0 +1,28 @@
+/* kernels.h — the dense building blocks every layer is made of: row-major sgemm (OpenBLAS)
+ * and a few fused element-wise passes. All matrices are row-major with explicit leading
+ * dimensions, so a layer can run a GEMM on a shifted view of a padded buffer. */
+#ifndef WG_KERNELS_H
+#define WG_KERNELS_H
+
+#include <stddef.h>
+
+/* C (m×n, ldc) = beta·C + A (m×k, lda) · B (k×n, ldb) */
+void wg_gemm(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c,
+             size_t ldc);
+/* Same with A transposed: A is stored (k×m, lda). */
+void wg_gemm_at(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb, float beta,
+                float *c, size_t ldc);
+
+/* x[r][t] = bias[r] for r < rows, t < n (row stride ld). bias NULL means zero. */
+void wg_fill_bias(float *x, size_t rows, size_t n, size_t ld, const float *bias);
+/* x[r][t] += bias[r] */
+void wg_add_bias(float *x, size_t rows, size_t n, size_t ld, const float *bias);
+
+/* The WaveNet gate: acts[c][t] = tanh(pre[c][t]) · sigmoid(pre[C + c][t]), pre is (2C, n). */
+void wg_gate(float *acts, const float *pre, size_t channels, size_t n);
+
+/* Sets the thread count of the BLAS (0: all cores). */
+void wg_set_threads(int n_threads);
+int wg_default_threads(void);
+
+#endif

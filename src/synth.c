@@ -1,0 +1,166 @@
+/* synth.c — encode, decode and synthesis over whole signals: the work is cut into windows of
+ * group steps, each extended by the flows' reach on both sides (clipped at the signal's ends,
+ * where the zero padding is the same as in a whole-signal pass), so every kept column is exact
+ * and memory is bounded by the window, not the input. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "flow.h"
+#include "kernels.h"
+#include "rng.h"
+#include "upsample.h"
+
+wg_run_params wg_run_default_params(void) { return (wg_run_params){0}; }
+
+static size_t auto_chunk(const wg_config *c, const wg_run_params *p) {
+    if (p->chunk_steps) return p->chunk_steps;
+    size_t r = wg_flow_reach(c), chunk = 16384;
+    return chunk > 2 * r ? chunk : 2 * r;
+}
+
+static int check_mel(const wg_model *m, const float *mel, size_t n_frames, wg_error *err) {
+    if (!mel || n_frames == 0) return wg_fail(err, WG_ETOOSHORT, "the mel has no frames");
+    size_t n = n_frames * (size_t)m->cfg.n_mel_channels;
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(mel[i]))
+            return wg_fail(err, WG_ENONFINITE, "mel value at band %zu, frame %zu is %s", i / n_frames, i % n_frames,
+                           isnan(mel[i]) ? "NaN" : "infinite");
+    return 0;
+}
+
+/* Windows [w0, w1) ⊇ [c0, c1) over `steps` steps, with `reach` context. */
+typedef struct window {
+    size_t c0, c1, w0, w1;
+} window;
+
+static window window_at(size_t c0, size_t chunk, size_t steps, size_t reach) {
+    window w;
+    w.c0 = c0;
+    w.c1 = c0 + chunk < steps ? c0 + chunk : steps;
+    w.w0 = c0 > reach ? c0 - reach : 0;
+    w.w1 = w.c1 + reach < steps ? w.c1 + reach : steps;
+    return w;
+}
+
+/* One plan for a whole call: window size, and the arena. */
+static int plan(const wg_model *m, size_t steps, const wg_run_params *p, size_t *chunk, size_t *reach,
+                wg_flow_work *work, wg_error *err) {
+    *reach = wg_flow_reach(&m->cfg);
+    *chunk = auto_chunk(&m->cfg, p);
+    if (steps <= *chunk + 2 * *reach) *chunk = steps; /* one window, no overlap */
+    size_t cap = *chunk + 2 * *reach < steps ? *chunk + 2 * *reach : steps;
+    if (wg_flow_work_alloc(&m->cfg, cap, work))
+        return wg_fail(err, WG_ENOMEM, "out of memory for a window of %zu steps", cap);
+    wg_set_threads(p->n_threads);
+    return 0;
+}
+
+int wg_encode(const wg_model *m, const float *mel, size_t n_frames, const float *audio, size_t n_samples, float *z,
+              wg_likelihood *lk, const wg_run_params *params, wg_error *err) {
+    const wg_config *c = &m->cfg;
+    wg_run_params p = params ? *params : wg_run_default_params();
+    size_t G = (size_t)c->n_group, hop = (size_t)c->hop_length;
+    int rc = check_mel(m, mel, n_frames, err);
+    if (rc) return rc;
+    if (n_samples < G || n_samples % G)
+        return wg_fail(err, WG_EINVAL, "%zu samples is not a positive multiple of n_group = %zu", n_samples, G);
+    if ((n_frames - 1) * hop + 4 * hop < n_samples)
+        return wg_fail(err, WG_EINVAL, "%zu mel frames cover %zu samples, fewer than the audio's %zu", n_frames,
+                       (n_frames - 1) * hop + 4 * hop, n_samples);
+    for (size_t i = 0; i < n_samples; i++)
+        if (!isfinite(audio[i]))
+            return wg_fail(err, WG_ENONFINITE, "audio sample %zu is %s", i, isnan(audio[i]) ? "NaN" : "infinite");
+    size_t steps = n_samples / G, chunk, reach;
+    wg_flow_work w;
+    if ((rc = plan(m, steps, &p, &chunk, &reach, &w, err))) return rc;
+    double *log_s = calloc((size_t)c->n_flows, sizeof(double));
+    if (!log_s) {
+        wg_flow_work_free(&w);
+        return wg_fail(err, WG_ENOMEM, "out of memory");
+    }
+    for (size_t c0 = 0; c0 < steps; c0 += chunk) {
+        window win = window_at(c0, chunk, steps, reach);
+        size_t n = win.w1 - win.w0;
+        wg_upsample_cond(m, mel, n_frames, win.w0, n, w.cond, w.upsample_scratch);
+        for (size_t ch = 0; ch < G; ch++)
+            for (size_t t = 0; t < n; t++) w.audio[ch * n + t] = audio[(win.w0 + t) * G + ch];
+        wg_flow_forward(m, &w, n, win.c0 - win.w0, win.c1 - win.w0, log_s);
+        for (size_t ch = 0; ch < G; ch++)
+            memcpy(z + ch * steps + win.c0, w.audio + ch * n + (win.c0 - win.w0), (win.c1 - win.c0) * sizeof(float));
+        if (p.progress) p.progress(win.c1 * G, n_samples, p.user_data);
+    }
+    if (lk) {
+        memset(lk, 0, sizeof *lk);
+        double sigma = c->sigma, n = (double)n_samples;
+        lk->n_samples = n_samples;
+        lk->sigma = sigma;
+        for (size_t i = 0; i < n_samples; i++) lk->sum_z2 += (double)z[i] * z[i];
+        for (int k = 0; k < c->n_flows; k++) {
+            lk->log_s_total += log_s[k];
+            lk->log_det_w_total += (double)steps * m->flows[k].log_det_w;
+        }
+        lk->log_likelihood = -lk->sum_z2 / (2 * sigma * sigma) - n * (0.5 * log(2 * M_PI) + log(sigma)) +
+                             lk->log_s_total + lk->log_det_w_total;
+        lk->nats_per_sample = lk->log_likelihood / n;
+        lk->bits_per_sample16 = (log(32768.0) - lk->nats_per_sample) / log(2.0);
+        lk->loss = (lk->sum_z2 / (2 * sigma * sigma) - lk->log_s_total - lk->log_det_w_total) / n;
+    }
+    free(log_s);
+    wg_flow_work_free(&w);
+    return 0;
+}
+
+size_t wg_synth_samples(const wg_model *m, size_t n_frames) {
+    size_t G = (size_t)m->cfg.n_group;
+    return n_frames * (size_t)m->cfg.hop_length / G * G;
+}
+
+/* decode and synthesize: z from an array (z != NULL) or from the generator */
+static int inverse(const wg_model *m, const float *mel, size_t n_frames, const float *z, float sigma, uint64_t seed,
+                   float *audio, const wg_run_params *params, wg_error *err) {
+    const wg_config *c = &m->cfg;
+    wg_run_params p = params ? *params : wg_run_default_params();
+    size_t G = (size_t)c->n_group;
+    int rc = check_mel(m, mel, n_frames, err);
+    if (rc) return rc;
+    if (!isfinite(sigma) || sigma < 0) return wg_fail(err, WG_EINVAL, "sigma %g must be finite and >= 0", sigma);
+    size_t n_samples = wg_synth_samples(m, n_frames), steps = n_samples / G, chunk, reach;
+    if (steps == 0) return wg_fail(err, WG_ETOOSHORT, "%zu mel frames give no complete group of samples", n_frames);
+    if (z)
+        for (size_t i = 0; i < n_samples; i++)
+            if (!isfinite(z[i]))
+                return wg_fail(err, WG_ENONFINITE, "latent value at channel %zu, step %zu is %s", i / steps, i % steps,
+                               isnan(z[i]) ? "NaN" : "infinite");
+    wg_flow_work w;
+    if ((rc = plan(m, steps, &p, &chunk, &reach, &w, err))) return rc;
+    for (size_t c0 = 0; c0 < steps; c0 += chunk) {
+        window win = window_at(c0, chunk, steps, reach);
+        size_t n = win.w1 - win.w0;
+        wg_upsample_cond(m, mel, n_frames, win.w0, n, w.cond, w.upsample_scratch);
+        if (z) {
+            for (size_t ch = 0; ch < G; ch++)
+                for (size_t t = 0; t < n; t++) w.audio[ch * n + t] = sigma * z[ch * steps + win.w0 + t];
+        } else {
+            wg_fill_latent(seed, sigma, (int)G, win.w0, n, w.audio, n);
+        }
+        wg_flow_inverse(m, &w, n);
+        for (size_t t = win.c0; t < win.c1; t++)
+            for (size_t ch = 0; ch < G; ch++) audio[t * G + ch] = w.audio[ch * n + (t - win.w0)];
+        if (p.progress) p.progress(win.c1 * G, n_samples, p.user_data);
+    }
+    wg_flow_work_free(&w);
+    return 0;
+}
+
+int wg_decode(const wg_model *m, const float *mel, size_t n_frames, const float *z, float sigma, float *audio,
+              const wg_run_params *params, wg_error *err) {
+    if (!z) return wg_fail(err, WG_EINVAL, "wg_decode: no latent given");
+    return inverse(m, mel, n_frames, z, sigma, 0, audio, params, err);
+}
+
+int wg_synthesize(const wg_model *m, const float *mel, size_t n_frames, float sigma, uint64_t seed, float *audio,
+                  const wg_run_params *params, wg_error *err) {
+    return inverse(m, mel, n_frames, NULL, sigma, seed, audio, params, err);
+}

@@ -1,0 +1,42 @@
+/* upsample.c — see upsample.h. Frames are taken in blocks: one GEMM gives every frame's
+ * kernel-long contribution (frames × n_mel·K), which is then added into the samples it
+ * covers. */
+#include "upsample.h"
+
+#include "kernels.h"
+
+enum { FRAME_BLOCK = 16 };
+
+size_t wg_upsample_scratch(const wg_config *cfg) {
+    return (size_t)FRAME_BLOCK * cfg->n_mel_channels * 4 * (size_t)cfg->hop_length;
+}
+
+void wg_upsample_cond(const wg_model *m, const float *mel, size_t n_frames, size_t step0, size_t n_steps, float *cond,
+                      float *scratch) {
+    const wg_config *c = &m->cfg;
+    size_t M = (size_t)c->n_mel_channels, G = (size_t)c->n_group, hop = (size_t)c->hop_length, K = 4 * hop;
+    size_t s0 = step0 * G, s1 = (step0 + n_steps) * G;
+    for (size_t mm = 0; mm < M; mm++) /* all G squeezed rows of mel channel mm share its bias */
+        for (size_t t = 0; t < G * n_steps; t++) cond[mm * G * n_steps + t] = m->upsample_b[mm];
+    /* frames whose kernel [f·hop, f·hop + K) meets [s0, s1) */
+    size_t f_lo = s0 + 1 > K ? (s0 + 1 - K + hop - 1) / hop : 0;
+    size_t f_hi = (s1 - 1) / hop + 1;
+    if (f_hi > n_frames) f_hi = n_frames;
+    for (size_t f0 = f_lo; f0 < f_hi; f0 += FRAME_BLOCK) {
+        size_t nb = f_hi - f0 < FRAME_BLOCK ? f_hi - f0 : FRAME_BLOCK;
+        /* P (nb, M·K) = melᵀ[f0 : f0+nb] · W, W stored (in, out·K) */
+        wg_gemm_at(nb, M * K, M, mel + f0, n_frames, m->upsample_w, M * K, 0.0f, scratch, M * K);
+        for (size_t fi = 0; fi < nb; fi++) {
+            size_t base = (f0 + fi) * hop;
+            size_t k_lo = base < s0 ? s0 - base : 0, k_hi = s1 - base < K ? s1 - base : K;
+            for (size_t mm = 0; mm < M; mm++) {
+                const float *p = scratch + fi * M * K + mm * K;
+                float *rows = cond + mm * G * n_steps;
+                for (size_t k = k_lo; k < k_hi; k++) {
+                    size_t s = base + k - s0;
+                    rows[(s % G) * n_steps + s / G] += p[k];
+                }
+            }
+        }
+    }
+}

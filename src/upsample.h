@@ -1,0 +1,20 @@
+/* upsample.h — the mel upsampler, NVIDIA's ConvTranspose1d(n_mel, n_mel, 4·hop, stride hop),
+ * computed for any range of output samples and written straight into the squeezed
+ * conditioning layout: cond[m·g + j][t] = up[m][(step0 + t)·g + j]. Output sample s of the
+ * transposed conv is Σ_f Σ_i mel[i][f] · W[i][m][s − f·hop] + b[m]; the synthesis cut of
+ * kernel − stride only means the caller asks for fewer samples. */
+#ifndef WG_UPSAMPLE_H
+#define WG_UPSAMPLE_H
+
+#include <stddef.h>
+
+#include "model.h"
+
+/* Floats of scratch wg_upsample_cond needs. */
+size_t wg_upsample_scratch(const wg_config *cfg);
+
+/* mel (n_mel, n_frames) row-major; cond (n_mel·n_group, n_steps) with row stride n_steps. */
+void wg_upsample_cond(const wg_model *m, const float *mel, size_t n_frames, size_t step0, size_t n_steps, float *cond,
+                      float *scratch);
+
+#endif

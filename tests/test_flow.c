@@ -1,0 +1,264 @@
+/* test_flow.c — the WaveGlow flow against NVIDIA's own code (float64 parity vectors in
+ * tests/data/reference, see its README), inverse(forward(x)) = x on random configs, windowed
+ * processing equal to one whole-signal pass, and the counter-based latent generator. */
+#include "model.h"
+#include "rng.h"
+#include "safetensors.h"
+#include "testutil.h"
+
+static float *tensor(const wg_st_file *st, const char *name, size_t *numel) {
+    const wg_st_tensor *t = wg_st_find(st, name);
+    assert_non_null(t);
+    float *x = malloc(t->numel * sizeof(float));
+    wg_st_copy(st, t, x);
+    if (numel) *numel = t->numel;
+    return x;
+}
+
+static double scalar(const wg_st_file *st, const char *name) {
+    const wg_st_tensor *t = wg_st_find(st, name);
+    assert_non_null(t);
+    double v;
+    wg_st_copy_f64(st, t, &v);
+    return v;
+}
+
+static void test_nvidia_parity(void **state) {
+    (void)state;
+    wg_model *m;
+    wg_st_file io;
+    wg_error err = {0};
+    assert_int_equal(wg_model_load(DATA("reference/tiny.model.safetensors"), &m, &err), 0);
+    assert_int_equal(wg_st_read(DATA("reference/tiny.io.safetensors"), &io, &err), 0);
+    size_t T, nz, n_inv;
+    float *audio = tensor(&io, "audio", &T), *mel = tensor(&io, "mel", NULL), *zref = tensor(&io, "z", &nz);
+    float *z_in = tensor(&io, "z_in", NULL), *mel_inv = tensor(&io, "mel_inv", NULL);
+    float *aref = tensor(&io, "audio_inv", &n_inv);
+    double sigma = scalar(&io, "sigma");
+    float *z = malloc(nz * sizeof(float)), *a = malloc(n_inv * sizeof(float));
+    wg_likelihood lk;
+    assert_int_equal(wg_encode(m, mel, 17, audio, T, z, &lk, NULL, &err), 0);
+    double ez = max_abs_diff(z, zref, nz) / max_abs(zref, nz);
+    double ref_log_s = scalar(&io, "log_s_total"), ref_log_det = scalar(&io, "log_det_W_total");
+    double ref_loss = scalar(&io, "loss");
+    double e_s = fabs(lk.log_s_total - ref_log_s) / fabs(ref_log_s);
+    double e_w = fabs(lk.log_det_w_total - ref_log_det) / fmax(fabs(ref_log_det), 1e-300);
+    double e_l = fabs(lk.loss - ref_loss) / fabs(ref_loss);
+    printf("z: max |err| / max |z| = %.2e (max |z| %.3f)\n", ez, max_abs(zref, nz));
+    printf("log_s_total %.9g vs %.9g: rel err %.2e\n", lk.log_s_total, ref_log_s, e_s);
+    printf("log_det_W_total %.9g vs %.9g: rel err %.2e\n", lk.log_det_w_total, ref_log_det, e_w);
+    printf("loss %.9g vs %.9g: rel err %.2e\n", lk.loss, ref_loss, e_l);
+    assert_true(ez <= 1e-5);
+    assert_true(e_s <= 1e-5);
+    assert_true(e_w <= 1e-5 || fabs(lk.log_det_w_total - ref_log_det) <= 1e-5);
+    assert_true(e_l <= 1e-5);
+    assert_true(lk.n_samples == T && lk.sigma == 1.0);
+    /* the change-of-variables identity, with every constant */
+    double ll = -lk.sum_z2 / 2 - T * 0.5 * log(2 * M_PI) + ref_log_s + ref_log_det;
+    printf("log p(x) = %.6f nats (%.4f nats/sample, %.3f bits per 16-bit sample)\n", lk.log_likelihood,
+           lk.nats_per_sample, lk.bits_per_sample16);
+    assert_true(fabs(lk.log_likelihood - ll) <= 1e-5 * fabs(ll));
+    assert_true(fabs(lk.bits_per_sample16 - (15.0 - lk.nats_per_sample / log(2.0))) < 1e-9);
+
+    assert_int_equal(wg_synth_samples(m, 16), n_inv);
+    assert_int_equal(wg_decode(m, mel_inv, 16, z_in, (float)sigma, a, NULL, &err), 0);
+    double ea = max_abs_diff(a, aref, n_inv) / max_abs(aref, n_inv);
+    printf("audio_inv: max |err| / max |audio| = %.2e (max |audio| %.3f)\n", ea, max_abs(aref, n_inv));
+    assert_true(ea <= 1e-5);
+    free(audio), free(mel), free(zref), free(z_in), free(mel_inv), free(aref), free(z), free(a);
+    wg_st_close(&io);
+    wg_model_free(m);
+}
+
+/* ---- random models -------------------------------------------------------------------------- */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static double urand(void) { /* splitmix64 → [0, 1) */
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return (double)((z ^ (z >> 31)) >> 11) * 0x1p-53;
+}
+static float nrand(void) { return (float)(sqrt(-2 * log(urand() + 1e-300)) * cos(2 * M_PI * urand())); }
+
+/* A model with random weights scaled like a trained one: the 1×1 convs are random rotations
+ * (products of Householder reflections), end layers small so exp(log_s) stays moderate. */
+static wg_model *random_model(const wg_config *cfg) {
+    wg_param_table t;
+    assert_int_equal(wg_param_table_build(cfg, &t), 0);
+    float *p = malloc(t.total * sizeof(float));
+    for (int i = 0; i < t.n; i++) {
+        const wg_param *q = &t.p[i];
+        size_t fan_in = q->ndim > 1 ? q->shape[1] * (q->ndim > 2 ? q->shape[2] : 1) : 1;
+        float scale = q->ndim > 1 ? 1.0f / sqrtf((float)fan_in) : 0.1f;
+        if (q->role == WG_P_END_W || q->role == WG_P_END_B) scale *= 0.3f;
+        if (q->role == WG_P_UPSAMPLE_W) scale = 0.05f;
+        for (size_t j = 0; j < q->numel; j++) p[q->offset + j] = scale * nrand();
+        if (q->role == WG_P_CONVINV_W) {
+            size_t n = q->shape[0];
+            float *w = p + q->offset;
+            for (size_t a = 0; a < n * n; a++) w[a] = (a / n == a % n);
+            for (int h = 0; h < 3; h++) { /* w ← (I − 2vvᵀ) w */
+                double v[64], norm = 0;
+                for (size_t a = 0; a < n; a++) {
+                    v[a] = nrand();
+                    norm += v[a] * v[a];
+                }
+                norm = sqrt(norm);
+                for (size_t col = 0; col < n; col++) {
+                    double dot = 0;
+                    for (size_t a = 0; a < n; a++) dot += v[a] / norm * w[a * n + col];
+                    for (size_t a = 0; a < n; a++) w[a * n + col] -= (float)(2 * v[a] / norm * dot);
+                }
+            }
+        }
+    }
+    wg_model *m;
+    wg_error err = {0};
+    assert_int_equal(wg_model_from_params(cfg, p, "random", &m, &err), 0);
+    wg_param_table_free(&t);
+    return m;
+}
+
+static wg_config make_config(int rate, int hop, int n_mel, int flows, int group, int every, int early, int layers,
+                             int channels, int kernel) {
+    wg_config c = wg_config_default();
+    c.sampling_rate = rate;
+    c.hop_length = hop;
+    c.win_length = c.filter_length = 4 * hop;
+    c.mel_fmax = rate / 2.0;
+    c.n_mel_channels = n_mel;
+    c.n_flows = flows;
+    c.n_group = group;
+    c.n_early_every = every;
+    c.n_early_size = early;
+    c.wn_n_layers = layers;
+    c.wn_n_channels = channels;
+    c.wn_kernel_size = kernel;
+    wg_error err = {0};
+    int rc = wg_config_validate(&c, "random config", &err);
+    if (rc) printf("%s\n", err.message);
+    assert_int_equal(rc, 0);
+    return c;
+}
+
+static void round_trip(const wg_config *cfg, size_t frames) {
+    wg_model *m = random_model(cfg);
+    size_t T = wg_synth_samples(m, frames), M = (size_t)cfg->n_mel_channels;
+    float *mel = malloc(M * frames * sizeof(float)), *x = malloc(T * sizeof(float));
+    float *z = malloc(T * sizeof(float)), *y = malloc(T * sizeof(float)), *z2 = malloc(T * sizeof(float));
+    for (size_t i = 0; i < M * frames; i++) mel[i] = -5.0f + 2.0f * nrand();
+    for (size_t i = 0; i < T; i++) x[i] = 0.3f * nrand();
+    wg_error err = {0};
+    wg_likelihood lk, lk2;
+    int rc = wg_encode(m, mel, frames, x, T, z, &lk, NULL, &err);
+    if (rc) printf("encode: %s\n", err.message);
+    assert_int_equal(rc, 0);
+    assert_int_equal(wg_decode(m, mel, frames, z, 1.0f, y, NULL, &err), 0);
+    double e = max_abs_diff(x, y, T) / max_abs(x, T);
+    /* windowed: tiny chunks force many windows; the result must not change */
+    wg_run_params p = wg_run_default_params();
+    p.chunk_steps = 5;
+    assert_int_equal(wg_encode(m, mel, frames, x, T, z2, &lk2, &p, &err), 0);
+    double ec = max_abs_diff(z, z2, T) / max_abs(z, T);
+    double el = fabs(lk.log_likelihood - lk2.log_likelihood) / fabs(lk.log_likelihood);
+    assert_int_equal(wg_decode(m, mel, frames, z, 1.0f, z2, &p, &err), 0);
+    double ed = max_abs_diff(y, z2, T) / max_abs(y, T);
+    printf("%2d kHz hop %3d mel %2d flows %d group %d early %d/%d WN %dx%d k%d, %zu samples: "
+           "|x - inv(fwd(x))| %.1e, chunked z %.1e ll %.1e audio %.1e (%.3f nats/sample)\n",
+           cfg->sampling_rate / 1000, cfg->hop_length, cfg->n_mel_channels, cfg->n_flows, cfg->n_group,
+           cfg->n_early_size, cfg->n_early_every, cfg->wn_n_layers, cfg->wn_n_channels, cfg->wn_kernel_size, T, e, ec,
+           el, ed, lk.nats_per_sample);
+    assert_true(e <= 1e-5);
+    assert_true(ec <= 1e-5 && el <= 1e-6 && ed <= 1e-5);
+    free(mel), free(x), free(z), free(y), free(z2);
+    wg_model_free(m);
+}
+
+static void test_round_trips(void **state) {
+    (void)state;
+    wg_config cs[] = {
+        make_config(22050, 256, 80, 4, 8, 2, 2, 3, 16, 3),  /* the reference shape, n_mel 80 */
+        make_config(16000, 200, 40, 5, 4, 3, 2, 2, 12, 5),  /* n_group 4, kernel 5, 16 kHz, hop 200 */
+        make_config(16000, 160, 24, 6, 8, 2, 2, 3, 8, 1),   /* kernel 1 (no temporal context in WN) */
+        make_config(22050, 64, 20, 3, 8, 4, 2, 4, 10, 3),   /* no early output (every 4 > flows) */
+        make_config(16000, 96, 32, 4, 8, 1, 2, 2, 8, 3),    /* early output after every flow */
+        make_config(24000, 120, 16, 4, 6, 2, 2, 3, 8, 7),   /* n_group 6, kernel 7 */
+    };
+    size_t frames[] = {9, 12, 10, 40, 20, 11};
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) round_trip(&cs[i], frames[i]);
+}
+
+static void test_synthesis_is_split_invariant(void **state) {
+    (void)state;
+    wg_config cfg = make_config(16000, 128, 20, 4, 8, 2, 2, 3, 8, 3);
+    wg_model *m = random_model(&cfg);
+    size_t frames = 50, T = wg_synth_samples(m, frames);
+    float *mel = malloc(20 * frames * sizeof(float)), *a = malloc(T * sizeof(float)), *b = malloc(T * sizeof(float));
+    for (size_t i = 0; i < 20 * frames; i++) mel[i] = -4.0f + nrand();
+    wg_error err = {0};
+    wg_run_params p = wg_run_default_params();
+    assert_int_equal(wg_synthesize(m, mel, frames, 0.6f, 1234, a, &p, &err), 0);
+    p.chunk_steps = 17;
+    assert_int_equal(wg_synthesize(m, mel, frames, 0.6f, 1234, b, &p, &err), 0);
+    double e = max_abs_diff(a, b, T);
+    printf("synthesis, one window vs windows of 17 steps: max |diff| %.2e (max |audio| %.3f)\n", e, max_abs(a, T));
+    assert_true(e <= 1e-5 * max_abs(a, T));
+    /* another seed gives other audio; sigma 0 is the mean path, independent of the seed */
+    assert_int_equal(wg_synthesize(m, mel, frames, 0.6f, 1235, b, &p, &err), 0);
+    assert_true(max_abs_diff(a, b, T) > 1e-3);
+    assert_int_equal(wg_synthesize(m, mel, frames, 0.0f, 1, a, &p, &err), 0);
+    assert_int_equal(wg_synthesize(m, mel, frames, 0.0f, 2, b, &p, &err), 0);
+    assert_true(max_abs_diff(a, b, T) == 0);
+    /* bad inputs */
+    mel[7] = NAN;
+    assert_int_equal(wg_synthesize(m, mel, frames, 0.6f, 1, a, &p, &err), WG_ENONFINITE);
+    assert_non_null(strstr(err.message, "frame 7"));
+    mel[7] = 0;
+    assert_int_equal(wg_synthesize(m, mel, frames, -1.0f, 1, a, &p, &err), WG_EINVAL);
+    assert_int_equal(wg_encode(m, mel, 2, a, T, b, NULL, &p, &err), WG_EINVAL);
+    assert_non_null(strstr(err.message, "cover"));
+    assert_int_equal(wg_encode(m, mel, frames, a, 13, b, NULL, &p, &err), WG_EINVAL);
+    free(mel), free(a), free(b);
+    wg_model_free(m);
+}
+
+static void test_philox_and_normals(void **state) {
+    (void)state;
+    /* Random123's known-answer vectors for philox4x32-10 */
+    uint32_t out[4];
+    wg_philox4x32((uint32_t[4]){0, 0, 0, 0}, (uint32_t[2]){0, 0}, out);
+    assert_true(out[0] == 0x6627e8d5u && out[1] == 0xe169c58du && out[2] == 0xbc57ac4cu && out[3] == 0x9b00dbd8u);
+    wg_philox4x32((uint32_t[4]){~0u, ~0u, ~0u, ~0u}, (uint32_t[2]){~0u, ~0u}, out);
+    assert_true(out[0] == 0x408f276du && out[1] == 0x41c83b0eu && out[2] == 0xa20bc7c6u && out[3] == 0x6d5451fdu);
+    wg_philox4x32((uint32_t[4]){0x243f6a88u, 0x85a308d3u, 0x13198a2eu, 0x03707344u},
+                  (uint32_t[2]){0xa4093822u, 0x299f31d0u}, out);
+    assert_true(out[0] == 0xd16cfe09u && out[1] == 0x94fdccebu && out[2] == 0x5001e420u && out[3] == 0x24126ea1u);
+    /* moments of the normal deviates, and determinism by position */
+    enum { N = 200000 };
+    double s1 = 0, s2 = 0, s4 = 0, lag = 0, prev = 0;
+    for (int i = 0; i < N; i++) {
+        double v = wg_normal_at(42, (uint32_t)(i % 8), (uint64_t)i / 8);
+        s1 += v, s2 += v * v, s4 += v * v * v * v, lag += v * prev;
+        prev = v;
+    }
+    double mean = s1 / N, var = s2 / N - mean * mean, kurt = s4 / N / (var * var), corr = lag / N;
+    printf("normals: mean %.4f var %.4f kurtosis %.3f lag-1 corr %.4f\n", mean, var, kurt, corr);
+    assert_true(fabs(mean) < 0.01 && fabs(var - 1) < 0.01 && fabs(kurt - 3) < 0.05 && fabs(corr) < 0.01);
+    assert_true(wg_normal_at(7, 3, 1000) == wg_normal_at(7, 3, 1000));
+    assert_true(wg_normal_at(7, 3, 1000) != wg_normal_at(8, 3, 1000));
+    assert_true(wg_normal_at(7, 3, 1000) != wg_normal_at(7, 4, 1000));
+    float z[3 * 10];
+    wg_fill_latent(7, 0.5f, 3, 995, 10, z, 10);
+    assert_true(z[2 * 10 + 5] == (float)(0.5 * wg_normal_at(7, 2, 1000)));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_nvidia_parity),
+        cmocka_unit_test(test_round_trips),
+        cmocka_unit_test(test_synthesis_is_split_invariant),
+        cmocka_unit_test(test_philox_and_normals),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
