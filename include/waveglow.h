@@ -226,15 +226,31 @@ int wg_encode(const wg_model *model, const float *mel, size_t n_frames, const fl
 /* Samples synthesised from n_frames mel frames: n_frames · hop, rounded down to n_group. */
 size_t wg_synth_samples(const wg_model *model, size_t n_frames);
 
-/* Latent → audio: the inverse of sigma · z, z (n_group, wg_synth_samples / n_group). With
- * sigma = 1, decode(encode(x)) = x. audio receives wg_synth_samples(model, n_frames) samples. */
-int wg_decode(const wg_model *model, const float *mel, size_t n_frames, const float *z, float sigma, float *audio,
-              const wg_run_params *params, wg_error *err);
+/* Latent → audio: the inverse of sigma · z, z (n_group, n_samples / n_group), conditioned like
+ * wg_encode on the upsampled mel cut to n_samples, so with sigma = 1 and the same mel,
+ * decode(encode(x)) = x. n_samples: a multiple of n_group that the mel covers (for synthesis
+ * from a mel alone, wg_synth_samples). */
+int wg_decode(const wg_model *model, const float *mel, size_t n_frames, const float *z, size_t n_samples, float sigma,
+              float *audio, const wg_run_params *params, wg_error *err);
 
 /* Synthesis with latent z[c][t] = sigma · N(seed, c, t) from a counter-based generator: the same
  * seed gives the same audio however the work is split. sigma = 0 is the deterministic mean. */
 int wg_synthesize(const wg_model *model, const float *mel, size_t n_frames, float sigma, uint64_t seed, float *audio,
                   const wg_run_params *params, wg_error *err);
+
+/* ---- the denoiser (NVIDIA's): subtract the model's own bias spectrum ---------------------- */
+
+typedef struct wg_denoiser wg_denoiser;
+
+/* Synthesises 88 frames of an all-zero mel at sigma = 0 and keeps the magnitude spectrum of its
+ * first STFT frame (n_fft 1024, hop 256, Hann 1024) as the model's bias. */
+int wg_denoiser_create(const wg_model *model, const wg_run_params *params, wg_denoiser **out, wg_error *err);
+/* out = ISTFT(max(|X| − strength · bias, 0) with X's phase), same length as in; in and out may
+ * alias. The inverse is NVIDIA's STFT.inverse (pseudo-inverse basis, window-sum normalisation).
+ * Needs more than 512 samples. */
+int wg_denoiser_apply(const wg_denoiser *denoiser, const float *in, size_t n, float strength, float *out,
+                      wg_error *err);
+void wg_denoiser_free(wg_denoiser *denoiser);
 
 #ifdef __cplusplus
 }

@@ -118,15 +118,19 @@ size_t wg_synth_samples(const wg_model *m, size_t n_frames) {
 }
 
 /* decode and synthesize: z from an array (z != NULL) or from the generator */
-static int inverse(const wg_model *m, const float *mel, size_t n_frames, const float *z, float sigma, uint64_t seed,
-                   float *audio, const wg_run_params *params, wg_error *err) {
+static int inverse(const wg_model *m, const float *mel, size_t n_frames, const float *z, size_t n_samples,
+                   float sigma, uint64_t seed, float *audio, const wg_run_params *params, wg_error *err) {
     const wg_config *c = &m->cfg;
     wg_run_params p = params ? *params : wg_run_default_params();
-    size_t G = (size_t)c->n_group;
+    size_t G = (size_t)c->n_group, hop = (size_t)c->hop_length;
     int rc = check_mel(m, mel, n_frames, err);
     if (rc) return rc;
     if (!isfinite(sigma) || sigma < 0) return wg_fail(err, WG_EINVAL, "sigma %g must be finite and >= 0", sigma);
-    size_t n_samples = wg_synth_samples(m, n_frames), steps = n_samples / G, chunk, reach;
+    if (n_samples % G) return wg_fail(err, WG_EINVAL, "%zu samples is not a multiple of n_group = %zu", n_samples, G);
+    if ((n_frames - 1) * hop + 4 * hop < n_samples)
+        return wg_fail(err, WG_EINVAL, "%zu mel frames cover %zu samples, fewer than the %zu asked for", n_frames,
+                       (n_frames - 1) * hop + 4 * hop, n_samples);
+    size_t steps = n_samples / G, chunk, reach;
     if (steps == 0) return wg_fail(err, WG_ETOOSHORT, "%zu mel frames give no complete group of samples", n_frames);
     if (z)
         for (size_t i = 0; i < n_samples; i++)
@@ -154,13 +158,13 @@ static int inverse(const wg_model *m, const float *mel, size_t n_frames, const f
     return 0;
 }
 
-int wg_decode(const wg_model *m, const float *mel, size_t n_frames, const float *z, float sigma, float *audio,
-              const wg_run_params *params, wg_error *err) {
+int wg_decode(const wg_model *m, const float *mel, size_t n_frames, const float *z, size_t n_samples, float sigma,
+              float *audio, const wg_run_params *params, wg_error *err) {
     if (!z) return wg_fail(err, WG_EINVAL, "wg_decode: no latent given");
-    return inverse(m, mel, n_frames, z, sigma, 0, audio, params, err);
+    return inverse(m, mel, n_frames, z, n_samples, sigma, 0, audio, params, err);
 }
 
 int wg_synthesize(const wg_model *m, const float *mel, size_t n_frames, float sigma, uint64_t seed, float *audio,
                   const wg_run_params *params, wg_error *err) {
-    return inverse(m, mel, n_frames, NULL, sigma, seed, audio, params, err);
+    return inverse(m, mel, n_frames, NULL, wg_synth_samples(m, n_frames), sigma, seed, audio, params, err);
 }

@@ -61,7 +61,7 @@ static void test_nvidia_parity(void **state) {
     assert_true(fabs(lk.bits_per_sample16 - (15.0 - lk.nats_per_sample / log(2.0))) < 1e-9);
 
     assert_int_equal(wg_synth_samples(m, 16), n_inv);
-    assert_int_equal(wg_decode(m, mel_inv, 16, z_in, (float)sigma, a, NULL, &err), 0);
+    assert_int_equal(wg_decode(m, mel_inv, 16, z_in, n_inv, (float)sigma, a, NULL, &err), 0);
     double ea = max_abs_diff(a, aref, n_inv) / max_abs(aref, n_inv);
     printf("audio_inv: max |err| / max |audio| = %.2e (max |audio| %.3f)\n", ea, max_abs(aref, n_inv));
     assert_true(ea <= 1e-5);
@@ -154,7 +154,7 @@ static void round_trip(const wg_config *cfg, size_t frames) {
     int rc = wg_encode(m, mel, frames, x, T, z, &lk, NULL, &err);
     if (rc) printf("encode: %s\n", err.message);
     assert_int_equal(rc, 0);
-    assert_int_equal(wg_decode(m, mel, frames, z, 1.0f, y, NULL, &err), 0);
+    assert_int_equal(wg_decode(m, mel, frames, z, T, 1.0f, y, NULL, &err), 0);
     double e = max_abs_diff(x, y, T) / max_abs(x, T);
     /* windowed: tiny chunks force many windows; the result must not change */
     wg_run_params p = wg_run_default_params();
@@ -162,7 +162,7 @@ static void round_trip(const wg_config *cfg, size_t frames) {
     assert_int_equal(wg_encode(m, mel, frames, x, T, z2, &lk2, &p, &err), 0);
     double ec = max_abs_diff(z, z2, T) / max_abs(z, T);
     double el = fabs(lk.log_likelihood - lk2.log_likelihood) / fabs(lk.log_likelihood);
-    assert_int_equal(wg_decode(m, mel, frames, z, 1.0f, z2, &p, &err), 0);
+    assert_int_equal(wg_decode(m, mel, frames, z, T, 1.0f, z2, &p, &err), 0);
     double ed = max_abs_diff(y, z2, T) / max_abs(y, T);
     printf("%2d kHz hop %3d mel %2d flows %d group %d early %d/%d WN %dx%d k%d, %zu samples: "
            "|x - inv(fwd(x))| %.1e, chunked z %.1e ll %.1e audio %.1e (%.3f nats/sample)\n",

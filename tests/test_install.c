@@ -3,6 +3,13 @@
  * static) and with pkg-config, and each binary runs on a bundled clip. */
 #include "testutil.h"
 
+/* A sanitized libwaveglow.a needs a sanitized consumer. */
+#ifdef WG_SANITIZED
+#define SAN "-fsanitize=address,undefined"
+#else
+#define SAN ""
+#endif
+
 static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int sh(const char *fmt, ...) {
     char cmd[8192];
@@ -20,15 +27,15 @@ static void test_find_package_and_pkg_config(void **state) {
     (void)state;
     const char *t = tmp_dir();
     assert_int_equal(sh("cmake --install %s --prefix %s/prefix >/dev/null", WG_BINARY_DIR, t), 0);
-    assert_int_equal(sh("cmake -S %s/examples/mel_summary -B %s/ex -DCMAKE_PREFIX_PATH=%s/prefix >/dev/null && "
-                        "cmake --build %s/ex >/dev/null",
+    assert_int_equal(sh("cmake -S %s/examples/mel_summary -B %s/ex -DCMAKE_PREFIX_PATH=%s/prefix "
+                        "-DCMAKE_C_FLAGS='" SAN "' >/dev/null && cmake --build %s/ex >/dev/null",
                         WG_SOURCE_DIR, t, t, t),
                      0);
     assert_int_equal(sh("LD_LIBRARY_PATH=%s/prefix/lib %s/ex/mel_summary %s/audio/hello-world.wav | grep -q '80 mels'",
                         t, t, WG_SOURCE_DIR),
                      0);
     assert_int_equal(sh("%s/ex/mel_summary_static %s/audio/hello-world.wav | grep -q '80 mels'", t, WG_SOURCE_DIR), 0);
-    assert_int_equal(sh("PKG_CONFIG_PATH=%s/prefix/lib/pkgconfig cc %s/examples/mel_summary/mel_summary.c -o %s/pc "
+    assert_int_equal(sh("PKG_CONFIG_PATH=%s/prefix/lib/pkgconfig cc " SAN " %s/examples/mel_summary/mel_summary.c -o %s/pc "
                         "$(PKG_CONFIG_PATH=%s/prefix/lib/pkgconfig pkg-config --cflags --libs waveglow) && "
                         "LD_LIBRARY_PATH=%s/prefix/lib %s/pc %s/audio/auth-thankyou.wav | grep -q 'frames'",
                         t, WG_SOURCE_DIR, t, t, t, t, WG_SOURCE_DIR),

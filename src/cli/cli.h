@@ -29,7 +29,31 @@ int cli_read_audio(const char *cmd, const char *path, int rate, bool quiet, wg_a
 /* Parses a positive integer option value; returns false with a usage message on failure. */
 bool cli_parse_int(const char *cmd, const char *opt, const char *text, long lo, long hi, long *out);
 
+/* A mel for `model`: IN.npy as it is ((n_mel, frames), checked against the model), or computed
+ * from an audio file with the model's front end. When `audio` is not NULL and IN is audio, the
+ * (resampled) audio is handed back too. */
+int cli_load_mel(const char *cmd, const char *path, const wg_model *model, bool quiet, wg_array *mel,
+                 wg_audio *audio);
+/* .npy: float32 samples exactly; anything else: WAV (PCM16 unless `as_float`), clipping reported. */
+int cli_write_audio(const char *cmd, const char *path, const float *samples, size_t n, int rate, bool as_float,
+                    bool quiet);
+/* A progress callback for wg_run_params: a live percentage on a terminal, nothing otherwise. */
+void cli_progress(size_t done, size_t total, void *user_data);
+/* Run parameters from --threads (0 = all cores) with live progress unless quiet. */
+wg_run_params cli_run_params(const char *cmd, long threads, bool quiet);
+bool cli_parse_float(const char *cmd, const char *opt, const char *text, double lo, double hi, double *out);
+bool cli_has_suffix(const char *path, const char *suffix);
+
+/* The likelihood terms as text, or as a cJSON object (the caller deletes it); cJSON stays out of
+ * this header, so the object is handed over as void *. */
+void cli_print_likelihood(const char *name, const wg_likelihood *lk);
+void *cli_likelihood_json(const char *name, const wg_likelihood *lk);
+
 int cmd_mel(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_encode(int argc, char **argv);
+int cmd_decode(int argc, char **argv);
+int cmd_vocode(int argc, char **argv);
+int cmd_score(int argc, char **argv);
 
 #endif

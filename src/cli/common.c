@@ -3,6 +3,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -65,4 +68,113 @@ bool cli_parse_int(const char *cmd, const char *opt, const char *text, long lo, 
     }
     *out = v;
     return true;
+}
+
+bool cli_parse_float(const char *cmd, const char *opt, const char *text, double lo, double hi, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || !(v >= lo && v <= hi)) {
+        cli_usage(cmd, "%s expects a number in [%g, %g], got \"%s\"", opt, lo, hi, text);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool cli_has_suffix(const char *path, const char *suffix) {
+    size_t n = strlen(path), m = strlen(suffix);
+    return n >= m && strcasecmp(path + n - m, suffix) == 0;
+}
+
+int cli_load_mel(const char *cmd, const char *path, const wg_model *model, bool quiet, wg_array *mel,
+                 wg_audio *audio) {
+    const wg_config *cfg = wg_model_config(model);
+    wg_error err = {0};
+    memset(mel, 0, sizeof *mel);
+    if (audio) memset(audio, 0, sizeof *audio);
+    if (cli_has_suffix(path, ".npy")) {
+        if (wg_npy_read(path, mel, &err)) return cli_error(cmd, &err);
+        if (mel->ndim == 3 && mel->shape[0] == 1) { /* (1, n_mel, frames), as batched TTS output */
+            mel->ndim = 2;
+            mel->shape[0] = mel->shape[1];
+            mel->shape[1] = mel->shape[2];
+        }
+        if (mel->ndim != 2 || mel->shape[0] != (size_t)cfg->n_mel_channels || mel->shape[1] == 0) {
+            fprintf(stderr, "waveglow %s: %s: a mel must be (n_mel = %d, frames), this one is %s(", cmd, path,
+                    cfg->n_mel_channels, mel->ndim == 2 && mel->shape[1] == (size_t)cfg->n_mel_channels ? "transposed? " : "");
+            for (int i = 0; i < mel->ndim; i++) fprintf(stderr, i ? ", %zu" : "%zu", mel->shape[i]);
+            fprintf(stderr, ")\n");
+            wg_array_free(mel);
+            return CLI_BAD;
+        }
+        return 0;
+    }
+    wg_audio a;
+    int rc = cli_read_audio(cmd, path, cfg->sampling_rate, quiet, &a);
+    if (rc) return rc;
+    wg_mel *fe = NULL;
+    if (wg_mel_create(cfg, &fe, &err)) {
+        wg_audio_free(&a);
+        return cli_error(cmd, &err);
+    }
+    size_t frames = wg_mel_frames(fe, a.n_samples);
+    mel->ndim = 2;
+    mel->shape[0] = (size_t)cfg->n_mel_channels;
+    mel->shape[1] = frames;
+    mel->data = malloc(sizeof(float) * mel->shape[0] * (frames ? frames : 1));
+    if (!mel->data) {
+        wg_mel_destroy(fe);
+        wg_audio_free(&a);
+        fprintf(stderr, "waveglow %s: out of memory\n", cmd);
+        return CLI_BAD;
+    }
+    rc = wg_mel_compute(fe, a.samples, a.n_samples, mel->data, &err);
+    wg_mel_destroy(fe);
+    if (rc) {
+        fprintf(stderr, "waveglow %s: %s: %s\n", cmd, path, err.message);
+        wg_array_free(mel);
+        wg_audio_free(&a);
+        return CLI_BAD;
+    }
+    if (audio)
+        *audio = a;
+    else
+        wg_audio_free(&a);
+    return 0;
+}
+
+int cli_write_audio(const char *cmd, const char *path, const float *samples, size_t n, int rate, bool as_float,
+                    bool quiet) {
+    wg_error err = {0};
+    if (cli_has_suffix(path, ".npy")) {
+        size_t shape[1] = {n};
+        if (wg_npy_write(path, samples, 1, shape, &err)) return cli_error(cmd, &err);
+        return 0;
+    }
+    size_t clipped = 0;
+    if (wg_audio_write(path, samples, n, rate, as_float ? WG_FORMAT_FLOAT : WG_FORMAT_PCM16, &clipped, &err))
+        return cli_error(cmd, &err);
+    if (clipped && !quiet)
+        fprintf(stderr, "waveglow %s: %s: %zu of %zu samples (%.3f%%) were outside [-1, 1) and clipped\n", cmd, path,
+                clipped, n, 100.0 * clipped / n);
+    return 0;
+}
+
+void cli_progress(size_t done, size_t total, void *user_data) {
+    const char *cmd = user_data;
+    if (!isatty(STDERR_FILENO) || total == 0) return;
+    fprintf(stderr, "\rwaveglow %s: %5.1f%%", cmd, 100.0 * done / total);
+    if (done >= total) fprintf(stderr, "\r\033[K");
+    fflush(stderr);
+}
+
+wg_run_params cli_run_params(const char *cmd, long threads, bool quiet) {
+    wg_run_params p = wg_run_default_params();
+    p.n_threads = (int)threads;
+    if (!quiet) {
+        p.progress = cli_progress;
+        p.user_data = (void *)cmd;
+    }
+    return p;
 }

@@ -8,6 +8,10 @@
 static const cli_command commands[] = {
     {"mel", cmd_mel, "compute the log-mel spectrogram of an audio file (.npy out)"},
     {"info", cmd_info, "describe a model or config: sizes, receptive field, cost"},
+    {"vocode", cmd_vocode, "synthesise speech from a mel (.npy) or from audio (copy-synthesis)"},
+    {"encode", cmd_encode, "audio -> latent z (.npy) and its exact log-likelihood"},
+    {"decode", cmd_decode, "latent z + mel -> audio, the inverse of encode"},
+    {"score", cmd_score, "exact log-likelihood of audio files under a model"},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 

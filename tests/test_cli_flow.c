@@ -1,0 +1,153 @@
+/* test_cli_flow.c — `encode`, `decode`, `vocode` and `score` on the reference model: results
+ * equal to the library's, decode(encode(x)) = x through files, determinism by seed, bad input,
+ * and a 10-minute synthesis in bounded memory. */
+#include <sys/resource.h>
+
+#include "testutil.h"
+
+#define TINY DATA("reference/tiny.model.safetensors")
+#define CLIP WG_SOURCE_DIR "/audio/hello-world.wav"
+
+static char out[1 << 16];
+
+static void test_encode_decode_round_trip(void **state) {
+    (void)state;
+    char z[512], mel[512], dec[512];
+    tmp_path(z, sizeof z, "z.npy");
+    tmp_path(mel, sizeof mel, "mel.npy");
+    tmp_path(dec, sizeof dec, "dec.npy");
+    assert_int_equal(run_cli(out, sizeof out, "encode --model %s %s -o %s", TINY, CLIP, z), 0);
+    assert_non_null(strstr(out, "dropped the last 3 samples"));
+    assert_non_null(strstr(out, "bits per 16-bit sample"));
+    assert_int_equal(run_cli(out, sizeof out, "mel --model %s %s -o %s -q", TINY, CLIP, mel), 0);
+    assert_int_equal(run_cli(out, sizeof out, "decode --model %s --mel %s %s -o %s", TINY, mel, z, dec), 0);
+    wg_array y;
+    wg_audio x;
+    wg_error err = {0};
+    assert_int_equal(wg_npy_read(dec, &y, &err), 0);
+    assert_int_equal(wg_audio_read(CLIP, 22050, NULL, &x, &err), 0);
+    assert_int_equal(y.shape[0], x.n_samples / 8 * 8);
+    double e = max_abs_diff(y.data, x.samples, y.shape[0]) / max_abs(x.samples, y.shape[0]);
+    printf("decode(encode(x)) through files: max |err| / max |x| = %.2e\n", e);
+    assert_true(e <= 1e-5);
+    wg_array_free(&y);
+    wg_audio_free(&x);
+    /* --json carries the same numbers as the library computes */
+    assert_int_equal(run_cli(out, sizeof out, "encode --model %s %s -o %s --json", TINY, CLIP, z), 0);
+    assert_non_null(strstr(out, "\"bits_per_16bit_sample\":"));
+    assert_null(strstr(out, "dropped")); /* JSON on stdout stays clean */
+    /* bad shapes */
+    assert_int_equal(run_cli(out, sizeof out, "decode --model %s --mel %s %s -o %s", TINY, z, z, dec), 2);
+    assert_non_null(strstr(out, "a mel must be (n_mel = 16, frames)"));
+    assert_int_equal(run_cli(out, sizeof out, "decode --model %s --mel %s %s -o %s", TINY, mel, mel, dec), 2);
+    assert_non_null(strstr(out, "z must be (n_group = 8"));
+    assert_int_equal(run_cli(out, sizeof out, "encode --model %s %s -o %s", TINY, mel, z), 2);
+}
+
+static void test_vocode_is_deterministic(void **state) {
+    (void)state;
+    char a[512], b[512], c[512];
+    tmp_path(a, sizeof a, "a.npy");
+    tmp_path(b, sizeof b, "b.npy");
+    tmp_path(c, sizeof c, "c.wav");
+    assert_int_equal(run_cli(out, sizeof out, "vocode --model %s %s -o %s --seed 5 -t 1", TINY, CLIP, a), 0);
+    assert_int_equal(run_cli(out, sizeof out, "vocode --model %s %s -o %s --seed 5 -t 2", TINY, CLIP, b), 0);
+    wg_array x, y;
+    wg_error err = {0};
+    assert_int_equal(wg_npy_read(a, &x, &err), 0);
+    assert_int_equal(wg_npy_read(b, &y, &err), 0);
+    double e = max_abs_diff(x.data, y.data, x.shape[0]);
+    printf("vocode seed 5, 1 vs 2 threads: max |diff| %.2e\n", e);
+    assert_true(e <= 1e-5 * max_abs(x.data, x.shape[0]));
+    wg_array_free(&y);
+    assert_int_equal(run_cli(out, sizeof out, "vocode --model %s %s -o %s --seed 6 -q", TINY, CLIP, b), 0);
+    assert_int_equal(wg_npy_read(b, &y, &err), 0);
+    assert_true(max_abs_diff(x.data, y.data, x.shape[0]) > 1e-2);
+    wg_array_free(&y);
+    /* the library gives the same audio for the same mel, sigma and seed */
+    wg_model *m;
+    assert_int_equal(wg_model_load(TINY, &m, &err), 0);
+    char mel[512];
+    tmp_path(mel, sizeof mel, "vm.npy");
+    assert_int_equal(run_cli(out, sizeof out, "mel --model %s %s -o %s -q", TINY, CLIP, mel), 0);
+    wg_array mm;
+    assert_int_equal(wg_npy_read(mel, &mm, &err), 0);
+    float *lib = malloc(x.shape[0] * sizeof(float));
+    assert_int_equal(wg_synthesize(m, mm.data, mm.shape[1], 0.6f, 5, lib, NULL, &err), 0);
+    assert_true(max_abs_diff(lib, x.data, x.shape[0]) <= 1e-5 * max_abs(lib, x.shape[0]));
+    /* from the mel .npy, with the denoiser, to a WAV: clipping is counted and said */
+    assert_int_equal(run_cli(out, sizeof out, "vocode --model %s %s -o %s --seed 5 --denoise 0.1", TINY, mel, c), 0);
+    assert_non_null(strstr(out, "real time"));
+    wg_audio w;
+    assert_int_equal(wg_audio_read(c, 0, NULL, &w, &err), 0);
+    assert_int_equal(w.n_samples, x.shape[0]);
+    assert_int_equal(w.sample_rate, 22050);
+    wg_audio_free(&w);
+    free(lib);
+    wg_array_free(&mm);
+    wg_array_free(&x);
+    wg_model_free(m);
+    assert_int_equal(run_cli(out, sizeof out, "vocode --model %s %s -o %s --sigma -1", TINY, CLIP, a), 2);
+    assert_int_equal(run_cli(out, sizeof out, "vocode --model %s /nonexistent.npy -o %s", TINY, a), 2);
+    assert_non_null(strstr(out, "/nonexistent.npy"));
+}
+
+static void test_score(void **state) {
+    (void)state;
+    assert_int_equal(run_cli(out, sizeof out, "score --model %s %s %s/audio/auth-thankyou.wav -q", TINY, CLIP,
+                             WG_SOURCE_DIR),
+                     0);
+    assert_non_null(strstr(out, "total"));
+    double a, b, total;
+    size_t na, nb, nt;
+    char *p = strstr(out, "hello-world.wav");
+    assert_int_equal(sscanf(p + 15, "%zu samples %lf", &na, &a), 2);
+    p = strstr(out, "auth-thankyou.wav");
+    assert_int_equal(sscanf(p + 17, "%zu samples %lf", &nb, &b), 2);
+    p = strstr(out, "total");
+    assert_int_equal(sscanf(p + 5, "%zu samples %lf", &nt, &total), 2);
+    printf("per-file %.5f (%zu) and %.5f (%zu) -> total %.5f (%zu)\n", a, na, b, nb, total, nt);
+    assert_int_equal(nt, na + nb);
+    assert_true(fabs(total - (a * na + b * nb) / nt) < 1e-4);
+    /* an unreadable file is reported, the others still scored, exit 2 */
+    assert_int_equal(run_cli(out, sizeof out, "score --model %s /nonexistent.wav %s", TINY, CLIP), 2);
+    assert_non_null(strstr(out, "/nonexistent.wav"));
+    assert_non_null(strstr(out, "hello-world.wav"));
+}
+
+static void test_ten_minutes_in_bounded_memory(void **state) {
+    (void)state;
+    enum { FRAMES = 51680 }; /* 600 s at 22050 Hz, hop 256 */
+    float *mel = malloc(sizeof(float) * 16 * FRAMES);
+    for (size_t i = 0; i < 16 * (size_t)FRAMES; i++) mel[i] = -5.0f + 2.0f * sinf(0.001f * i) * cosf(0.37f * i);
+    char in[512], wav[512];
+    tmp_path(in, sizeof in, "long.npy");
+    tmp_path(wav, sizeof wav, "long.wav");
+    size_t shape[2] = {16, FRAMES};
+    wg_error err = {0};
+    assert_int_equal(wg_npy_write(in, mel, 2, shape, &err), 0);
+    free(mel);
+    assert_int_equal(run_cli(out, sizeof out, "vocode --model %s %s -o %s -q", TINY, in, wav), 0);
+    struct rusage ru;
+    getrusage(RUSAGE_CHILDREN, &ru);
+    wg_audio w;
+    assert_int_equal(wg_audio_read(wav, 0, NULL, &w, &err), 0);
+    printf("10 minutes vocoded: %zu samples, peak RSS of the vocode process %.0f MB\n", w.n_samples,
+           ru.ru_maxrss / 1024.0);
+    assert_int_equal(w.n_samples, (size_t)FRAMES * 256);
+    wg_audio_free(&w);
+#ifndef WG_SANITIZED
+    /* output 53 MB + mel; whole-signal activations would be ~740 MB for this model */
+    assert_true(ru.ru_maxrss < 250 * 1024);
+#endif
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_encode_decode_round_trip),
+        cmocka_unit_test(test_vocode_is_deterministic),
+        cmocka_unit_test(test_score),
+        cmocka_unit_test(test_ten_minutes_in_bounded_memory),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
