@@ -60,13 +60,13 @@ const char *wg_strerror(int code);
 
 typedef struct wg_config {
     /* data_config */
-    int sampling_rate;   /* Hz */
-    int filter_length;   /* FFT size */
+    int sampling_rate; /* Hz */
+    int filter_length; /* FFT size */
     int hop_length;
-    int win_length;      /* <= filter_length; the Hann window is centred in the FFT frame */
-    double mel_fmin;     /* Hz */
-    double mel_fmax;     /* Hz; NVIDIA's null means sampling_rate / 2 */
-    int segment_length;  /* training segment, samples */
+    int win_length;     /* <= filter_length; the Hann window is centred in the FFT frame */
+    double mel_fmin;    /* Hz */
+    double mel_fmax;    /* Hz; NVIDIA's null means sampling_rate / 2 */
+    int segment_length; /* training segment, samples */
     /* waveglow_config */
     int n_mel_channels;
     int n_flows;
@@ -112,7 +112,7 @@ typedef struct wg_audio_read_params {
 wg_audio_read_params wg_audio_read_default_params(void);
 
 typedef struct wg_audio {
-    float *samples;      /* mono, n_samples long; int PCM is scaled by 1/32768 (int16) etc. */
+    float *samples; /* mono, n_samples long; int PCM is scaled by 1/32768 (int16) etc. */
     size_t n_samples;
     int sample_rate;     /* after resampling */
     int source_rate;     /* as stored in the file */
@@ -122,8 +122,7 @@ typedef struct wg_audio {
 /* Reads anything libsndfile reads (WAV, FLAC, Ogg, MP3, ...) as mono float32. When
  * `target_rate` > 0 and differs from the file's, the audio is resampled to it. Empty files and
  * NaN/Inf samples are errors. On success the caller owns `out` and frees it with wg_audio_free. */
-int wg_audio_read(const char *path, int target_rate, const wg_audio_read_params *params,
-                  wg_audio *out, wg_error *err);
+int wg_audio_read(const char *path, int target_rate, const wg_audio_read_params *params, wg_audio *out, wg_error *err);
 void wg_audio_free(wg_audio *audio);
 
 typedef enum wg_sample_format {
@@ -134,8 +133,8 @@ typedef enum wg_sample_format {
 /* Writes a mono WAV atomically: a temporary file beside `path`, fsynced, then renamed over it,
  * so an existing file survives any failure. For PCM16, samples outside the representable range
  * are clamped and counted in *n_clipped (may be NULL). NaN/Inf samples are an error. */
-int wg_audio_write(const char *path, const float *samples, size_t n_samples, int sample_rate,
-                   wg_sample_format format, size_t *n_clipped, wg_error *err);
+int wg_audio_write(const char *path, const float *samples, size_t n_samples, int sample_rate, wg_sample_format format,
+                   size_t *n_clipped, wg_error *err);
 
 /* ---- .npy arrays (float32, C order) ------------------------------------------------------ */
 
@@ -176,7 +175,7 @@ typedef struct wg_model_info {
     size_t n_parameters;
     size_t receptive_field_samples; /* input samples that can influence one output sample */
     double receptive_field_ms;
-    double flops_per_second;        /* synthesis FLOPs per second of audio (multiply-add = 2) */
+    double flops_per_second; /* synthesis FLOPs per second of audio (multiply-add = 2) */
 } wg_model_info;
 
 /* Loads a model file: safetensors with NVIDIA WaveGlow state-dict names (weight norm folded, or
@@ -206,15 +205,15 @@ wg_run_params wg_run_default_params(void);
 
 typedef struct wg_likelihood {
     size_t n_samples;
-    double sigma;            /* the model's prior standard deviation */
-    double sum_z2;           /* Σ z² */
-    double log_s_total;      /* Σ over flows and positions of log_s */
-    double log_det_w_total;  /* Σ over flows of steps · log|det W_k| */
-    double log_likelihood;   /* log p(x) in nats: Σ log N(z; 0, σ²) + log_s_total + log_det_w_total */
-    double nats_per_sample;  /* log_likelihood / n_samples, for the [-1, 1] signal */
+    double sigma;             /* the model's prior standard deviation */
+    double sum_z2;            /* Σ z² */
+    double log_s_total;       /* Σ over flows and positions of log_s */
+    double log_det_w_total;   /* Σ over flows of steps · log|det W_k| */
+    double log_likelihood;    /* log p(x) in nats: Σ log N(z; 0, σ²) + log_s_total + log_det_w_total */
+    double nats_per_sample;   /* log_likelihood / n_samples, for the [-1, 1] signal */
     double bits_per_sample16; /* negative log-likelihood in bits per 16-bit sample:
                                * (ln 32768 − nats_per_sample) / ln 2 */
-    double loss;             /* NVIDIA's WaveGlowLoss: (Σz²/(2σ²) − log_s_total − log_det_w_total) / n */
+    double loss;              /* NVIDIA's WaveGlowLoss: (Σz²/(2σ²) − log_s_total − log_det_w_total) / n */
 } wg_likelihood;
 
 /* Audio → latent. mel is (n_mel, n_frames), audio n_samples long, a multiple of n_group, and

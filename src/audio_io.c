@@ -18,7 +18,8 @@
 wg_audio_read_params wg_audio_read_default_params(void) { return (wg_audio_read_params){.quality = WG_RESAMPLE_BEST}; }
 
 void wg_audio_free(wg_audio *a) {
-    if (!a) return;
+    if (!a)
+        return;
     free(a->samples);
     memset(a, 0, sizeof *a);
 }
@@ -32,16 +33,18 @@ static int src_converter(wg_resample_quality q) {
     }
 }
 
-int wg_audio_read(const char *path, int target_rate, const wg_audio_read_params *params, wg_audio *out,
-                  wg_error *err) {
+int wg_audio_read(const char *path, int target_rate, const wg_audio_read_params *params, wg_audio *out, wg_error *err) {
     memset(out, 0, sizeof *out);
     wg_audio_read_params p = params ? *params : wg_audio_read_default_params();
     struct stat st;
-    if (stat(path, &st) != 0) return wg_fail(err, WG_EIO, "%s: cannot open: %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode)) return wg_fail(err, WG_EIO, "%s: not a regular file", path);
+    if (stat(path, &st) != 0)
+        return wg_fail(err, WG_EIO, "%s: cannot open: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return wg_fail(err, WG_EIO, "%s: not a regular file", path);
     SF_INFO info = {0};
     SNDFILE *sf = sf_open(path, SFM_READ, &info);
-    if (!sf) return wg_fail(err, WG_EFORMAT, "%s: cannot read audio: %s", path, sf_strerror(NULL));
+    if (!sf)
+        return wg_fail(err, WG_EFORMAT, "%s: cannot read audio: %s", path, sf_strerror(NULL));
     int rc = 0;
     float *inter = NULL, *mono = NULL;
     if (info.channels < 1 || info.channels > 256 || info.samplerate < 1 || info.samplerate > 1000000) {
@@ -91,8 +94,8 @@ int wg_audio_read(const char *path, int target_rate, const wg_audio_read_params 
     if (target_rate > 0 && target_rate != info.samplerate) {
         double ratio = (double)target_rate / info.samplerate;
         if (!src_is_valid_ratio(ratio)) {
-            rc = wg_fail(err, WG_EUNSUPPORTED, "%s: cannot resample %d Hz to %d Hz", path, info.samplerate,
-                         target_rate);
+            rc =
+                wg_fail(err, WG_EUNSUPPORTED, "%s: cannot resample %d Hz to %d Hz", path, info.samplerate, target_rate);
             goto done;
         }
         size_t n_out = (size_t)ceil(frames * ratio) + 16;
@@ -101,8 +104,11 @@ int wg_audio_read(const char *path, int target_rate, const wg_audio_read_params 
             rc = wg_fail(err, WG_ENOMEM, "%s: out of memory resampling", path);
             goto done;
         }
-        SRC_DATA d = {.data_in = mono, .data_out = res, .input_frames = (long)frames,
-                      .output_frames = (long)n_out, .src_ratio = ratio};
+        SRC_DATA d = {.data_in = mono,
+                      .data_out = res,
+                      .input_frames = (long)frames,
+                      .output_frames = (long)n_out,
+                      .src_ratio = ratio};
         int e = src_simple(&d, src_converter(p.quality), 1);
         if (e) {
             free(res);
@@ -132,16 +138,20 @@ done:
 
 int wg_audio_write(const char *path, const float *samples, size_t n, int sample_rate, wg_sample_format format,
                    size_t *n_clipped, wg_error *err) {
-    if (n_clipped) *n_clipped = 0;
-    if (sample_rate < 1) return wg_fail(err, WG_EINVAL, "%s: sample rate %d is not positive", path, sample_rate);
+    if (n_clipped)
+        *n_clipped = 0;
+    if (sample_rate < 1)
+        return wg_fail(err, WG_EINVAL, "%s: sample rate %d is not positive", path, sample_rate);
     for (size_t i = 0; i < n; i++)
         if (!isfinite(samples[i]))
             return wg_fail(err, WG_ENONFINITE, "%s: sample %zu to write is %s", path, i,
                            isnan(samples[i]) ? "NaN" : "infinite");
     wg_atomic_file af;
     int rc = wg_atomic_open(path, &af, err);
-    if (rc) return rc;
-    SF_INFO info = {.samplerate = sample_rate, .channels = 1,
+    if (rc)
+        return rc;
+    SF_INFO info = {.samplerate = sample_rate,
+                    .channels = 1,
                     .format = SF_FORMAT_WAV | (format == WG_FORMAT_FLOAT ? SF_FORMAT_FLOAT : SF_FORMAT_PCM_16)};
     SNDFILE *sf = sf_open_fd(af.fd, SFM_WRITE, &info, SF_FALSE);
     if (!sf) {
@@ -167,15 +177,18 @@ int wg_audio_write(const char *path, const float *samples, size_t n, int sample_
             }
             wrote = sf_write_short(sf, pcm, (sf_count_t)m);
         }
-        if (wrote != (sf_count_t)m) rc = wg_fail(err, WG_EIO, "%s: write failed: %s", path, sf_strerror(sf));
+        if (wrote != (sf_count_t)m)
+            rc = wg_fail(err, WG_EIO, "%s: write failed: %s", path, sf_strerror(sf));
     }
     /* sf_close writes the final header sizes; its failure is a failed write too. */
-    if (sf_close(sf) != 0 && !rc) rc = wg_fail(err, WG_EIO, "%s: write failed while finishing the header", path);
+    if (sf_close(sf) != 0 && !rc)
+        rc = wg_fail(err, WG_EIO, "%s: write failed while finishing the header", path);
     if (rc) {
         wg_atomic_abort(&af);
         return rc;
     }
     /* libsndfile wrote through af.fd; af.fp holds no buffered data, so commit may close it. */
-    if (n_clipped) *n_clipped = clipped;
+    if (n_clipped)
+        *n_clipped = clipped;
     return wg_atomic_commit(&af, err);
 }

@@ -30,10 +30,12 @@ typedef struct stft {
 } stft;
 
 static int stft_init(stft *s) {
-    for (int i = 0; i < N; i++) s->window[i] = (float)(0.5 - 0.5 * cos(2.0 * M_PI * i / N));
+    for (int i = 0; i < N; i++)
+        s->window[i] = (float)(0.5 - 0.5 * cos(2.0 * M_PI * i / N));
     s->frame = fftwf_malloc(sizeof(float) * N);
     s->spec = fftwf_malloc(sizeof(fftwf_complex) * BINS);
-    if (!s->frame || !s->spec) return -1;
+    if (!s->frame || !s->spec)
+        return -1;
     pthread_mutex_lock(&planner_lock);
     s->r2c = fftwf_plan_dft_r2c_1d(N, s->frame, s->spec, FFTW_ESTIMATE);
     s->c2r = fftwf_plan_dft_c2r_1d(N, s->spec, s->frame, FFTW_ESTIMATE);
@@ -43,8 +45,10 @@ static int stft_init(stft *s) {
 
 static void stft_free(stft *s) {
     pthread_mutex_lock(&planner_lock);
-    if (s->r2c) fftwf_destroy_plan(s->r2c);
-    if (s->c2r) fftwf_destroy_plan(s->c2r);
+    if (s->r2c)
+        fftwf_destroy_plan(s->r2c);
+    if (s->c2r)
+        fftwf_destroy_plan(s->c2r);
     pthread_mutex_unlock(&planner_lock);
     fftwf_free(s->frame);
     fftwf_free(s->spec);
@@ -54,28 +58,33 @@ static void stft_free(stft *s) {
 static void analyse(stft *s, const float *x, size_t n, size_t f) {
     for (int i = 0; i < N; i++) {
         long p = (long)(f * HOP) + i - N / 2;
-        if (p < 0) p = -p;
-        if (p >= (long)n) p = 2 * ((long)n - 1) - p;
+        if (p < 0)
+            p = -p;
+        if (p >= (long)n)
+            p = 2 * ((long)n - 1) - p;
         s->frame[i] = x[p] * s->window[i];
     }
     fftwf_execute(s->r2c);
 }
 
 int wg_stft_first_magnitude(const float *x, size_t n, float *mag) {
-    if (n <= N / 2) return WG_ETOOSHORT;
+    if (n <= N / 2)
+        return WG_ETOOSHORT;
     stft s = {0};
     if (stft_init(&s)) {
         stft_free(&s);
         return WG_ENOMEM;
     }
     analyse(&s, x, n, 0);
-    for (int k = 0; k < BINS; k++) mag[k] = hypotf(s.spec[k][0], s.spec[k][1]);
+    for (int k = 0; k < BINS; k++)
+        mag[k] = hypotf(s.spec[k][0], s.spec[k][1]);
     stft_free(&s);
     return 0;
 }
 
 int wg_stft_subtract(const float *bias, float strength, const float *in, size_t n, float *out) {
-    if (n <= N / 2) return WG_ETOOSHORT;
+    if (n <= N / 2)
+        return WG_ETOOSHORT;
     /* pad the end with zeros to whole hops, so every input sample is reconstructed */
     size_t T = (n + HOP - 1) / HOP * HOP, frames = 1 + T / HOP, len = (frames - 1) * HOP + N;
     float *x = calloc(T, sizeof(float));
@@ -94,7 +103,8 @@ int wg_stft_subtract(const float *bias, float strength, const float *in, size_t 
             float re = s.spec[k][0], im = s.spec[k][1];
             float mag = hypotf(re, im), phase = atan2f(im, re);
             float m = mag - strength * bias[k];
-            if (m < 0) m = 0;
+            if (m < 0)
+                m = 0;
             s.spec[k][0] = m * cosf(phase);
             s.spec[k][1] = m * sinf(phase);
         }
@@ -142,7 +152,8 @@ int wg_denoiser_create(const wg_model *m, const wg_run_params *params, wg_denois
         rc = wg_fail(err, WG_ENOMEM, "denoiser: out of memory");
         goto done;
     }
-    if ((rc = wg_synthesize(m, mel, FRAMES, 0.0f, 0, audio, params, err))) goto done;
+    if ((rc = wg_synthesize(m, mel, FRAMES, 0.0f, 0, audio, params, err)))
+        goto done;
     if ((rc = wg_stft_first_magnitude(audio, n, d->bias))) {
         rc = wg_fail(err, rc, "denoiser: the bias synthesis (%zu samples) is too short for its STFT", n);
         goto done;
@@ -157,11 +168,13 @@ done:
 }
 
 int wg_denoiser_apply(const wg_denoiser *d, const float *in, size_t n, float strength, float *out, wg_error *err) {
-    if (!isfinite(strength) || strength < 0) return wg_fail(err, WG_EINVAL, "denoise strength %g must be >= 0", strength);
+    if (!isfinite(strength) || strength < 0)
+        return wg_fail(err, WG_EINVAL, "denoise strength %g must be >= 0", strength);
     int rc = wg_stft_subtract(d->bias, strength, in, n, out);
     if (rc == WG_ETOOSHORT)
         return wg_fail(err, rc, "%zu samples is too short to denoise (more than %d needed)", n, N / 2);
-    if (rc) return wg_fail(err, rc, "denoise: out of memory");
+    if (rc)
+        return wg_fail(err, rc, "denoise: out of memory");
     return 0;
 }
 

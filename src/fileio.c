@@ -16,7 +16,8 @@ int wg_read_file(const char *path, size_t max_bytes, char **out, size_t *len, wg
     *out = NULL;
     *len = 0;
     FILE *fp = fopen(path, "rb");
-    if (!fp) return wg_fail(err, WG_EIO, "%s: cannot open: %s", path, strerror(errno));
+    if (!fp)
+        return wg_fail(err, WG_EIO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
         fclose(fp);
@@ -24,8 +25,8 @@ int wg_read_file(const char *path, size_t max_bytes, char **out, size_t *len, wg
     }
     if ((size_t)st.st_size > max_bytes) {
         fclose(fp);
-        return wg_fail(err, WG_EFORMAT, "%s: %lld bytes is larger than the %zu allowed", path,
-                       (long long)st.st_size, max_bytes);
+        return wg_fail(err, WG_EFORMAT, "%s: %lld bytes is larger than the %zu allowed", path, (long long)st.st_size,
+                       max_bytes);
     }
     char *buf = malloc((size_t)st.st_size + 1);
     if (!buf) {
@@ -48,8 +49,10 @@ int wg_read_file(const char *path, size_t max_bytes, char **out, size_t *len, wg
 int wg_atomic_open(const char *path, wg_atomic_file *af, wg_error *err) {
     memset(af, 0, sizeof *af);
     af->fd = -1;
-    if (!path || !*path) return wg_fail(err, WG_EINVAL, "empty output path");
-    if (strlen(path) + 16 >= sizeof af->temp) return wg_fail(err, WG_EINVAL, "%s: path too long", path);
+    if (!path || !*path)
+        return wg_fail(err, WG_EINVAL, "empty output path");
+    if (strlen(path) + 16 >= sizeof af->temp)
+        return wg_fail(err, WG_EINVAL, "%s: path too long", path);
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
         return wg_fail(err, WG_EIO, "%s: is a directory, not a file", path);
@@ -94,17 +97,21 @@ static void fsync_parent(const char *path) {
 int wg_atomic_commit(wg_atomic_file *af, wg_error *err) {
     int e = 0;
     if (af->fp) {
-        if (fflush(af->fp) != 0) e = errno;
+        if (fflush(af->fp) != 0)
+            e = errno;
     }
-    if (!e && fsync(af->fd) != 0) e = errno;
+    if (!e && fsync(af->fd) != 0)
+        e = errno;
     if (af->fp) {
-        if (fclose(af->fp) != 0 && !e) e = errno;
+        if (fclose(af->fp) != 0 && !e)
+            e = errno;
     } else if (close(af->fd) != 0 && !e) {
         e = errno;
     }
     af->fp = NULL;
     af->fd = -1;
-    if (!e && rename(af->temp, af->target) != 0) e = errno;
+    if (!e && rename(af->temp, af->target) != 0)
+        e = errno;
     if (e) {
         unlink(af->temp);
         return wg_fail(err, WG_EIO, "%s: write failed: %s", af->target, strerror(e));
@@ -120,6 +127,7 @@ void wg_atomic_abort(wg_atomic_file *af) {
         close(af->fd);
     af->fp = NULL;
     af->fd = -1;
-    if (af->temp[0]) unlink(af->temp);
+    if (af->temp[0])
+        unlink(af->temp);
     af->temp[0] = '\0';
 }

@@ -19,7 +19,8 @@ int wg_flow_work_alloc(const wg_config *c, size_t cap, wg_flow_work *w) {
     size_t n_up = wg_upsample_scratch(c), n_wn = wg_wn_work_floats(c, cap);
     size_t total = MG * cap + 3 * G * cap + n_up + n_wn;
     w->mem = malloc(total * sizeof(float));
-    if (!w->mem) return -1;
+    if (!w->mem)
+        return -1;
     float *p = w->mem;
     w->capacity = cap;
     w->cond = p, p += MG * cap;
@@ -47,7 +48,8 @@ void wg_flow_forward(const wg_model *m, wg_flow_work *w, size_t n, size_t lo, si
     size_t off = 0;
     for (int k = 0; k < c->n_flows; k++) {
         const wg_flow_view *v = &m->flows[k];
-        if (wg_flow_has_early(c, k)) off += (size_t)c->n_early_size;
+        if (wg_flow_has_early(c, k))
+            off += (size_t)c->n_early_size;
         float *act = w->audio + off * n;
         size_t half = (size_t)v->n_half;
         mix_channels(v->convinv_w, act, (size_t)v->n_rem, n, w->tmp);
@@ -56,10 +58,13 @@ void wg_flow_forward(const wg_model *m, wg_flow_work *w, size_t n, size_t lo, si
         for (size_t ch = 0; ch < half; ch++) {
             const float *b = w->wn_out + ch * n, *s = w->wn_out + (half + ch) * n;
             float *a1 = act + (half + ch) * n;
-            for (size_t t = 0; t < n; t++) a1[t] = expf(s[t]) * a1[t] + b[t];
-            for (size_t t = lo; t < hi; t++) acc += s[t];
+            for (size_t t = 0; t < n; t++)
+                a1[t] = expf(s[t]) * a1[t] + b[t];
+            for (size_t t = lo; t < hi; t++)
+                acc += s[t];
         }
-        if (log_s_sum) log_s_sum[k] += acc;
+        if (log_s_sum)
+            log_s_sum[k] += acc;
     }
 }
 
@@ -74,9 +79,11 @@ void wg_flow_inverse(const wg_model *m, wg_flow_work *w, size_t n) {
         for (size_t ch = 0; ch < half; ch++) {
             const float *b = w->wn_out + ch * n, *s = w->wn_out + (half + ch) * n;
             float *a1 = act + (half + ch) * n;
-            for (size_t t = 0; t < n; t++) a1[t] = (a1[t] - b[t]) * expf(-s[t]);
+            for (size_t t = 0; t < n; t++)
+                a1[t] = (a1[t] - b[t]) * expf(-s[t]);
         }
         mix_channels(v->convinv_inv, act, (size_t)v->n_rem, n, w->tmp);
-        if (wg_flow_has_early(c, k)) off -= (size_t)c->n_early_size;
+        if (wg_flow_has_early(c, k))
+            off -= (size_t)c->n_early_size;
     }
 }

@@ -6,7 +6,8 @@
 
 int wg_invert_matrix(const float *w, int n, float *inv, double *log_abs_det) {
     double *a = malloc(sizeof(double) * (size_t)n * n * 2);
-    if (!a) return -1;
+    if (!a)
+        return -1;
     double *b = a + (size_t)n * n; /* becomes the inverse: Gauss-Jordan on [A | I] */
     for (int i = 0; i < n * n; i++) {
         a[i] = w[i];
@@ -17,7 +18,8 @@ int wg_invert_matrix(const float *w, int n, float *inv, double *log_abs_det) {
     for (int c = 0; c < n; c++) {
         int piv = c;
         for (int r = c + 1; r < n; r++)
-            if (fabs(a[r * n + c]) > fabs(a[piv * n + c])) piv = r;
+            if (fabs(a[r * n + c]) > fabs(a[piv * n + c]))
+                piv = r;
         double p = a[piv * n + c];
         if (p == 0 || !isfinite(p)) {
             rc = -1;
@@ -38,9 +40,11 @@ int wg_invert_matrix(const float *w, int n, float *inv, double *log_abs_det) {
             b[c * n + j] /= p;
         }
         for (int r = 0; r < n; r++) {
-            if (r == c) continue;
+            if (r == c)
+                continue;
             double f = a[r * n + c];
-            if (f == 0) continue;
+            if (f == 0)
+                continue;
             for (int j = 0; j < n; j++) {
                 a[r * n + j] -= f * a[c * n + j];
                 b[r * n + j] -= f * b[c * n + j];
@@ -48,7 +52,8 @@ int wg_invert_matrix(const float *w, int n, float *inv, double *log_abs_det) {
         }
     }
     if (!rc) {
-        for (int i = 0; i < n * n; i++) inv[i] = (float)b[i];
+        for (int i = 0; i < n * n; i++)
+            inv[i] = (float)b[i];
         *log_abs_det = logdet;
     }
     free(a);

@@ -45,9 +45,11 @@ static double mel_to_hz_slaney(double m) {
 int wg_mel_filterbank(int sr, int n_fft, int n_mel, double fmin, double fmax, double *out) {
     int n_freq = n_fft / 2 + 1;
     double *mel_f = malloc(sizeof(double) * (size_t)(n_mel + 2));
-    if (!mel_f) return WG_ENOMEM;
+    if (!mel_f)
+        return WG_ENOMEM;
     double mmin = hz_to_mel_slaney(fmin), mmax = hz_to_mel_slaney(fmax);
-    for (int i = 0; i < n_mel + 2; i++) mel_f[i] = mel_to_hz_slaney(mmin + (mmax - mmin) * i / (n_mel + 1));
+    for (int i = 0; i < n_mel + 2; i++)
+        mel_f[i] = mel_to_hz_slaney(mmin + (mmax - mmin) * i / (n_mel + 1));
     for (int m = 0; m < n_mel; m++) {
         double lo = mel_f[m], mid = mel_f[m + 1], hi = mel_f[m + 2];
         double enorm = 2.0 / (hi - lo);
@@ -65,9 +67,11 @@ int wg_mel_filterbank(int sr, int n_fft, int n_mel, double fmin, double fmax, do
 int wg_mel_create(const wg_config *cfg, wg_mel **out, wg_error *err) {
     *out = NULL;
     int rc = wg_config_validate(cfg, "mel config", err);
-    if (rc) return rc;
+    if (rc)
+        return rc;
     wg_mel *m = calloc(1, sizeof *m);
-    if (!m) return wg_fail(err, WG_ENOMEM, "mel: out of memory");
+    if (!m)
+        return wg_fail(err, WG_ENOMEM, "mel: out of memory");
     m->n_fft = cfg->filter_length;
     m->hop = cfg->hop_length;
     m->n_mel = cfg->n_mel_channels;
@@ -85,7 +89,8 @@ int wg_mel_create(const wg_config *cfg, wg_mel **out, wg_error *err) {
     }
     /* Periodic Hann (scipy get_window('hann', N, fftbins=True)), centred as librosa pad_center. */
     int wl = cfg->win_length, lpad = (m->n_fft - wl) / 2;
-    for (int i = 0; i < wl; i++) m->window[lpad + i] = (float)(0.5 - 0.5 * cos(2.0 * M_PI * i / wl));
+    for (int i = 0; i < wl; i++)
+        m->window[lpad + i] = (float)(0.5 - 0.5 * cos(2.0 * M_PI * i / wl));
     if (wg_mel_filterbank(cfg->sampling_rate, m->n_fft, m->n_mel, cfg->mel_fmin, cfg->mel_fmax, m->weights)) {
         wg_mel_destroy(m);
         return wg_fail(err, WG_ENOMEM, "mel: out of memory");
@@ -93,8 +98,10 @@ int wg_mel_create(const wg_config *cfg, wg_mel **out, wg_error *err) {
     for (int j = 0; j < m->n_mel; j++) {
         const double *w = m->weights + (size_t)j * m->n_freq;
         int lo = 0, hi = m->n_freq;
-        while (lo < hi && w[lo] == 0) lo++;
-        while (hi > lo && w[hi - 1] == 0) hi--;
+        while (lo < hi && w[lo] == 0)
+            lo++;
+        while (hi > lo && w[hi - 1] == 0)
+            hi--;
         m->band_lo[j] = lo;
         m->band_hi[j] = hi;
     }
@@ -110,7 +117,8 @@ int wg_mel_create(const wg_config *cfg, wg_mel **out, wg_error *err) {
 }
 
 void wg_mel_destroy(wg_mel *m) {
-    if (!m) return;
+    if (!m)
+        return;
     if (m->plan) {
         pthread_mutex_lock(&planner_lock);
         fftwf_destroy_plan(m->plan);
@@ -128,15 +136,18 @@ void wg_mel_destroy(wg_mel *m) {
 
 size_t wg_mel_frames(const wg_mel *m, size_t n) {
     size_t pad = (size_t)m->n_fft / 2;
-    if (n + 2 * pad < (size_t)m->n_fft) return 0;
+    if (n + 2 * pad < (size_t)m->n_fft)
+        return 0;
     return (n + 2 * pad - (size_t)m->n_fft) / (size_t)m->hop + 1;
 }
 
 int wg_mel_compute(wg_mel *m, const float *x, size_t n, float *out, wg_error *err) {
     size_t pad = (size_t)m->n_fft / 2;
     if (n <= pad)
-        return wg_fail(err, WG_ETOOSHORT, "%zu samples is too short for the mel front end: reflect padding needs "
-                       "more than filter_length/2 = %zu", n, pad);
+        return wg_fail(err, WG_ETOOSHORT,
+                       "%zu samples is too short for the mel front end: reflect padding needs "
+                       "more than filter_length/2 = %zu",
+                       n, pad);
     for (size_t i = 0; i < n; i++)
         if (!isfinite(x[i]))
             return wg_fail(err, WG_ENONFINITE, "sample %zu is %s", i, isnan(x[i]) ? "NaN" : "infinite");
@@ -145,8 +156,10 @@ int wg_mel_compute(wg_mel *m, const float *x, size_t n, float *out, wg_error *er
         /* padded index p maps to x[p - pad], reflected at both ends without repeating the edge */
         for (int i = 0; i < m->n_fft; i++) {
             long p = (long)(f * (size_t)m->hop) + i - (long)pad;
-            if (p < 0) p = -p;
-            if (p >= (long)n) p = 2 * ((long)n - 1) - p;
+            if (p < 0)
+                p = -p;
+            if (p >= (long)n)
+                p = 2 * ((long)n - 1) - p;
             m->frame[i] = x[p] * m->window[i];
         }
         fftwf_execute(m->plan);
@@ -155,7 +168,8 @@ int wg_mel_compute(wg_mel *m, const float *x, size_t n, float *out, wg_error *er
         for (int j = 0; j < m->n_mel; j++) {
             const double *w = m->weights + (size_t)j * m->n_freq;
             double acc = 0;
-            for (int k = m->band_lo[j]; k < m->band_hi[j]; k++) acc += w[k] * m->mag[k];
+            for (int k = m->band_lo[j]; k < m->band_hi[j]; k++)
+                acc += w[k] * m->mag[k];
             out[(size_t)j * frames + f] = (float)log(acc > 1e-5 ? acc : 1e-5);
         }
     }

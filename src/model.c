@@ -14,7 +14,8 @@
 
 static void shape_str(char *buf, size_t n, const size_t *shape, int ndim) {
     int len = snprintf(buf, n, "(");
-    for (int i = 0; i < ndim; i++) len += snprintf(buf + len, n - (size_t)len, i ? ", %zu" : "%zu", shape[i]);
+    for (int i = 0; i < ndim; i++)
+        len += snprintf(buf + len, n - (size_t)len, i ? ", %zu" : "%zu", shape[i]);
     snprintf(buf + len, n - (size_t)len, ndim == 1 ? ",)" : ")");
 }
 
@@ -24,8 +25,10 @@ static int check_shape(const char *path, const wg_st_tensor *t, int ndim, const 
         return wg_fail(err, WG_EUNSUPPORTED, "%s: tensor \"%s\"%s is F64; model tensors must be F32", path, t->name,
                        what);
     int ok = t->ndim == ndim;
-    for (int i = 0; ok && i < ndim; i++) ok = t->shape[i] == shape[i];
-    if (ok) return 0;
+    for (int i = 0; ok && i < ndim; i++)
+        ok = t->shape[i] == shape[i];
+    if (ok)
+        return 0;
     char got[128], want[128];
     shape_str(got, sizeof got, t->shape, t->ndim);
     shape_str(want, sizeof want, shape, ndim);
@@ -40,7 +43,8 @@ static int load_param(const char *path, const wg_st_file *st, const wg_param *p,
     float *dst = params + p->offset;
     if (t) {
         int rc = check_shape(path, t, p->ndim, p->shape, "", err);
-        if (rc) return rc;
+        if (rc)
+            return rc;
         wg_st_copy(st, t, dst);
         used[t - st->tensors] = 1;
         return 0;
@@ -54,19 +58,24 @@ static int load_param(const char *path, const wg_st_file *st, const wg_param *p,
         if (g && v) {
             size_t gshape[3] = {p->shape[0], 1, 1};
             int rc = check_shape(path, v, p->ndim, p->shape, " (weight norm direction)", err);
-            if (!rc) rc = check_shape(path, g, p->ndim, gshape, " (weight norm magnitude)", err);
-            if (rc) return rc;
+            if (!rc)
+                rc = check_shape(path, g, p->ndim, gshape, " (weight norm magnitude)", err);
+            if (rc)
+                return rc;
             float *gv = malloc(sizeof(float) * p->shape[0]);
-            if (!gv) return wg_fail(err, WG_ENOMEM, "%s: out of memory", path);
+            if (!gv)
+                return wg_fail(err, WG_ENOMEM, "%s: out of memory", path);
             wg_st_copy(st, v, dst);
             wg_st_copy(st, g, gv);
             size_t row = p->numel / p->shape[0];
             for (size_t o = 0; o < p->shape[0]; o++) {
                 double norm = 0;
-                for (size_t i = 0; i < row; i++) norm += (double)dst[o * row + i] * dst[o * row + i];
+                for (size_t i = 0; i < row; i++)
+                    norm += (double)dst[o * row + i] * dst[o * row + i];
                 norm = sqrt(norm);
                 double scale = norm > 0 ? gv[o] / norm : 0.0;
-                for (size_t i = 0; i < row; i++) dst[o * row + i] = (float)(dst[o * row + i] * scale);
+                for (size_t i = 0; i < row; i++)
+                    dst[o * row + i] = (float)(dst[o * row + i] * scale);
             }
             free(gv);
             used[g - st->tensors] = used[v - st->tensors] = 1;
@@ -82,7 +91,8 @@ int wg_model_load(const char *path, wg_model **out, wg_error *err) {
     *out = NULL;
     wg_st_file st;
     int rc = wg_st_read(path, &st, err);
-    if (rc) return rc;
+    if (rc)
+        return rc;
     wg_config cfg;
     wg_param_table table = {0};
     float *params = NULL;
@@ -93,7 +103,8 @@ int wg_model_load(const char *path, wg_model **out, wg_error *err) {
     }
     char source[4200];
     snprintf(source, sizeof source, "%s (embedded config)", path);
-    if ((rc = wg_config_parse(st.config, source, &cfg, err))) goto done;
+    if ((rc = wg_config_parse(st.config, source, &cfg, err)))
+        goto done;
     if ((rc = wg_param_table_build(&cfg, &table))) {
         rc = wg_fail(err, rc, "%s: out of memory", path);
         goto done;
@@ -105,7 +116,8 @@ int wg_model_load(const char *path, wg_model **out, wg_error *err) {
         goto done;
     }
     for (int i = 0; i < table.n; i++)
-        if ((rc = load_param(path, &st, &table.p[i], params, used, err))) goto done;
+        if ((rc = load_param(path, &st, &table.p[i], params, used, err)))
+            goto done;
     for (int i = 0; i < st.n_tensors; i++)
         if (!used[i]) {
             rc = wg_fail(err, WG_ECONFIG, "%s: unknown tensor \"%s\" (not part of the model the config describes)",
@@ -212,7 +224,8 @@ int wg_model_from_params(const wg_config *cfg, float *params, const char *source
 }
 
 void wg_model_free(wg_model *m) {
-    if (!m) return;
+    if (!m)
+        return;
     wg_param_table_free(&m->table);
     free(m->params);
     free(m->flows);
@@ -238,12 +251,12 @@ wg_model_info wg_config_info(const wg_config *c) {
     double per_step = 0;
     for (int k = 0; k < c->n_flows; k++) {
         double rem = wg_flow_channels(c, k), half = rem / 2;
-        per_step += 2 * (2 * C * L) * (M * G);         /* cond_layer */
-        per_step += 2 * C * half;                      /* start */
-        per_step += L * 2 * (2 * C) * C * K;           /* dilated convs */
+        per_step += 2 * (2 * C * L) * (M * G);             /* cond_layer */
+        per_step += 2 * C * half;                          /* start */
+        per_step += L * 2 * (2 * C) * C * K;               /* dilated convs */
         per_step += (L - 1) * 2 * (2 * C) * C + 2 * C * C; /* res/skip */
-        per_step += 2 * (2 * half) * C;                /* end */
-        per_step += 2 * rem * rem;                     /* invertible 1×1 conv */
+        per_step += 2 * (2 * half) * C;                    /* end */
+        per_step += 2 * rem * rem;                         /* invertible 1×1 conv */
     }
     double steps_per_s = c->sampling_rate / G;
     /* ConvTranspose1d: each frame costs 2·M·M·4hop, and there are sr/hop frames per second. */

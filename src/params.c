@@ -12,7 +12,8 @@ int wg_flow_has_early(const wg_config *cfg, int k) { return k > 0 && k % cfg->n_
 int wg_flow_channels(const wg_config *cfg, int k) {
     int c = cfg->n_group;
     for (int i = 1; i <= k; i++)
-        if (wg_flow_has_early(cfg, i)) c -= cfg->n_early_size;
+        if (wg_flow_has_early(cfg, i))
+            c -= cfg->n_early_size;
     return c;
 }
 
@@ -42,7 +43,8 @@ int wg_param_table_build(const wg_config *cfg, wg_param_table *t) {
     int L = cfg->wn_n_layers, C = cfg->wn_n_channels, K = cfg->wn_kernel_size, M = cfg->n_mel_channels;
     int cap = 2 + cfg->n_flows * (7 + 4 * L);
     t->p = calloc((size_t)cap, sizeof *t->p);
-    if (!t->p) return WG_ENOMEM;
+    if (!t->p)
+        return WG_ENOMEM;
     add(t, WG_P_UPSAMPLE_W, -1, -1, 0, M, M, 4 * (size_t)cfg->hop_length, 3, "upsample.weight");
     add(t, WG_P_UPSAMPLE_B, -1, -1, 0, M, 0, 0, 1, "upsample.bias");
     for (int k = 0; k < cfg->n_flows; k++) {
@@ -74,6 +76,7 @@ void wg_param_table_free(wg_param_table *t) {
 
 const wg_param *wg_param_find(const wg_param_table *t, const char *name) {
     for (int i = 0; i < t->n; i++)
-        if (!strcmp(t->p[i].name, name)) return &t->p[i];
+        if (!strcmp(t->p[i].name, name))
+            return &t->p[i];
     return NULL;
 }

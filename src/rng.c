@@ -32,5 +32,6 @@ double wg_normal_at(uint64_t seed, uint32_t channel, uint64_t step) {
 
 void wg_fill_latent(uint64_t seed, float sigma, int n_channels, uint64_t step0, size_t n_steps, float *z, size_t ld) {
     for (int c = 0; c < n_channels; c++)
-        for (size_t i = 0; i < n_steps; i++) z[(size_t)c * ld + i] = (float)(sigma * wg_normal_at(seed, (uint32_t)c, step0 + i));
+        for (size_t i = 0; i < n_steps; i++)
+            z[(size_t)c * ld + i] = (float)(sigma * wg_normal_at(seed, (uint32_t)c, step0 + i));
 }

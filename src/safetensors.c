@@ -15,7 +15,8 @@
 #define WG_ST_MAX_FILE ((size_t)1 << 34) /* 16 GiB */
 
 void wg_st_close(wg_st_file *st) {
-    if (!st) return;
+    if (!st)
+        return;
     free(st->buf);
     free(st->tensors);
     free(st->config);
@@ -33,9 +34,11 @@ static int by_begin(const void *a, const void *b) {
 
 /* A JSON number that is a non-negative integer below 2^53 (exactly representable). */
 static int as_size(const cJSON *item, size_t *out) {
-    if (!cJSON_IsNumber(item)) return -1;
+    if (!cJSON_IsNumber(item))
+        return -1;
     double v = item->valuedouble;
-    if (!isfinite(v) || v < 0 || v != floor(v) || v > 9007199254740992.0) return -1;
+    if (!isfinite(v) || v < 0 || v != floor(v) || v > 9007199254740992.0)
+        return -1;
     *out = (size_t)v;
     return 0;
 }
@@ -45,7 +48,8 @@ static int parse_tensor(const char *path, const cJSON *item, size_t data_size, w
     if (strlen(name) >= WG_ST_MAX_NAME)
         return wg_fail(err, WG_EFORMAT, "%s: tensor name \"%.40s...\" is too long", path, name);
     snprintf(t->name, sizeof t->name, "%s", name);
-    if (!cJSON_IsObject(item)) return wg_fail(err, WG_EFORMAT, "%s: tensor \"%s\" is not an object", path, name);
+    if (!cJSON_IsObject(item))
+        return wg_fail(err, WG_EFORMAT, "%s: tensor \"%s\" is not an object", path, name);
     const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(item, "dtype");
     const cJSON *shape = cJSON_GetObjectItemCaseSensitive(item, "shape");
     const cJSON *offs = cJSON_GetObjectItemCaseSensitive(item, "data_offsets");
@@ -70,7 +74,8 @@ static int parse_tensor(const char *path, const cJSON *item, size_t data_size, w
         if (as_size(cJSON_GetArrayItem(shape, i), &d) || d > WG_ST_MAX_FILE)
             return wg_fail(err, WG_EFORMAT, "%s: tensor \"%s\" has a bad shape entry", path, name);
         t->shape[i] = d;
-        if (d && t->numel > WG_ST_MAX_FILE / d) return wg_fail(err, WG_EFORMAT, "%s: tensor \"%s\" is too large", path, name);
+        if (d && t->numel > WG_ST_MAX_FILE / d)
+            return wg_fail(err, WG_EFORMAT, "%s: tensor \"%s\" is too large", path, name);
         t->numel *= d;
     }
     if (cJSON_GetArraySize(offs) != 2 || as_size(cJSON_GetArrayItem(offs, 0), &t->begin) ||
@@ -90,7 +95,8 @@ int wg_st_read(const char *path, wg_st_file *st, wg_error *err) {
     char *buf;
     size_t size;
     int rc = wg_read_file(path, WG_ST_MAX_FILE, &buf, &size, err);
-    if (rc) return rc;
+    if (rc)
+        return rc;
     st->buf = (unsigned char *)buf;
     st->size = size;
     cJSON *root = NULL;
@@ -100,7 +106,8 @@ int wg_st_read(const char *path, wg_st_file *st, wg_error *err) {
         goto done;
     }
     uint64_t hlen = 0;
-    for (int i = 7; i >= 0; i--) hlen = hlen << 8 | st->buf[i];
+    for (int i = 7; i >= 0; i--)
+        hlen = hlen << 8 | st->buf[i];
     if (hlen < 2 || hlen > WG_ST_MAX_HEADER || hlen > size - 8) {
         rc = wg_fail(err, WG_EFORMAT, "%s: header length %llu is impossible for a %zu-byte file (not safetensors?)",
                      path, (unsigned long long)hlen, size);
@@ -115,7 +122,8 @@ int wg_st_read(const char *path, wg_st_file *st, wg_error *err) {
     }
     int n = 0;
     for (const cJSON *it = root->child; it; it = it->next)
-        if (strcmp(it->string, "__metadata__") != 0) n++;
+        if (strcmp(it->string, "__metadata__") != 0)
+            n++;
     st->tensors = calloc((size_t)(n ? n : 1), sizeof *st->tensors);
     order = calloc((size_t)(n ? n : 1), sizeof *order);
     if (!st->tensors || !order) {
@@ -139,7 +147,8 @@ int wg_st_read(const char *path, wg_st_file *st, wg_error *err) {
             }
             continue;
         }
-        if ((rc = parse_tensor(path, it, data_size, &st->tensors[st->n_tensors], err))) goto done;
+        if ((rc = parse_tensor(path, it, data_size, &st->tensors[st->n_tensors], err)))
+            goto done;
         st->n_tensors++;
     }
     qsort(st->tensors, (size_t)st->n_tensors, sizeof *st->tensors, by_name);
@@ -148,7 +157,8 @@ int wg_st_read(const char *path, wg_st_file *st, wg_error *err) {
             rc = wg_fail(err, WG_EFORMAT, "%s: tensor \"%s\" appears twice", path, st->tensors[i].name);
             goto done;
         }
-    for (int i = 0; i < st->n_tensors; i++) order[i] = &st->tensors[i];
+    for (int i = 0; i < st->n_tensors; i++)
+        order[i] = &st->tensors[i];
     qsort(order, (size_t)st->n_tensors, sizeof *order, by_begin);
     for (int i = 1; i < st->n_tensors; i++)
         if (order[i]->begin < order[i - 1]->end) {
@@ -159,7 +169,8 @@ int wg_st_read(const char *path, wg_st_file *st, wg_error *err) {
 done:
     cJSON_Delete(root);
     free(order);
-    if (rc) wg_st_close(st);
+    if (rc)
+        wg_st_close(st);
     return rc;
 }
 
@@ -197,17 +208,21 @@ void wg_st_copy_f64(const wg_st_file *st, const wg_st_tensor *t, double *dst) {
 
 int wg_st_write(const char *path, const wg_st_entry *e, int n, const char *config_json, wg_error *err) {
     cJSON *root = cJSON_CreateObject();
-    if (!root) return wg_fail(err, WG_ENOMEM, "%s: out of memory", path);
+    if (!root)
+        return wg_fail(err, WG_ENOMEM, "%s: out of memory", path);
     if (config_json) {
         cJSON *meta = cJSON_AddObjectToObject(root, "__metadata__");
-        if (!meta || !cJSON_AddStringToObject(meta, "config", config_json)) goto oom;
+        if (!meta || !cJSON_AddStringToObject(meta, "config", config_json))
+            goto oom;
     }
     size_t off = 0;
     for (int i = 0; i < n; i++) {
         cJSON *t = cJSON_AddObjectToObject(root, e[i].name);
-        if (!t || !cJSON_AddStringToObject(t, "dtype", "F32")) goto oom;
+        if (!t || !cJSON_AddStringToObject(t, "dtype", "F32"))
+            goto oom;
         cJSON *shape = cJSON_AddArrayToObject(t, "shape"), *offs = cJSON_AddArrayToObject(t, "data_offsets");
-        if (!shape || !offs) goto oom;
+        if (!shape || !offs)
+            goto oom;
         size_t numel = 1;
         for (int d = 0; d < e[i].ndim; d++) {
             numel *= e[i].shape[d];
@@ -219,18 +234,24 @@ int wg_st_write(const char *path, const wg_st_entry *e, int n, const char *confi
     }
     char *header = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
-    if (!header) return wg_fail(err, WG_ENOMEM, "%s: out of memory", path);
+    if (!header)
+        return wg_fail(err, WG_ENOMEM, "%s: out of memory", path);
     size_t hlen = strlen(header), padded = (hlen + 7) / 8 * 8;
     unsigned char len8[8];
-    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)(padded >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        len8[i] = (unsigned char)(padded >> (8 * i));
     wg_atomic_file af;
     int rc = wg_atomic_open(path, &af, err);
-    if (!rc) rc = wg_atomic_write(&af, len8, 8, err);
-    if (!rc) rc = wg_atomic_write(&af, header, hlen, err);
-    if (!rc) rc = wg_atomic_write(&af, "        ", padded - hlen, err);
+    if (!rc)
+        rc = wg_atomic_write(&af, len8, 8, err);
+    if (!rc)
+        rc = wg_atomic_write(&af, header, hlen, err);
+    if (!rc)
+        rc = wg_atomic_write(&af, "        ", padded - hlen, err);
     for (int i = 0; i < n && !rc; i++) {
         size_t numel = 1;
-        for (int d = 0; d < e[i].ndim; d++) numel *= e[i].shape[d];
+        for (int d = 0; d < e[i].ndim; d++)
+            numel *= e[i].shape[d];
         rc = wg_atomic_write(&af, e[i].data, numel * sizeof(float), err);
     }
     free(header);

@@ -20,14 +20,14 @@ typedef struct wg_st_tensor {
     int ndim;
     size_t shape[WG_ST_MAX_DIMS];
     size_t numel;
-    int elem_size; /* 4 for F32, 8 for F64 */
+    int elem_size;     /* 4 for F32, 8 for F64 */
     size_t begin, end; /* byte offsets into the data section */
 } wg_st_tensor;
 
 typedef struct wg_st_file {
     unsigned char *buf; /* the whole file */
     size_t size;
-    size_t data_start;  /* 8 + header length */
+    size_t data_start; /* 8 + header length */
     int n_tensors;
     wg_st_tensor *tensors; /* sorted by name */
     char *config;          /* __metadata__["config"], or NULL when absent */

@@ -15,13 +15,15 @@
 wg_run_params wg_run_default_params(void) { return (wg_run_params){0}; }
 
 static size_t auto_chunk(const wg_config *c, const wg_run_params *p) {
-    if (p->chunk_steps) return p->chunk_steps;
+    if (p->chunk_steps)
+        return p->chunk_steps;
     size_t r = wg_flow_reach(c), chunk = 16384;
     return chunk > 2 * r ? chunk : 2 * r;
 }
 
 static int check_mel(const wg_model *m, const float *mel, size_t n_frames, wg_error *err) {
-    if (!mel || n_frames == 0) return wg_fail(err, WG_ETOOSHORT, "the mel has no frames");
+    if (!mel || n_frames == 0)
+        return wg_fail(err, WG_ETOOSHORT, "the mel has no frames");
     size_t n = n_frames * (size_t)m->cfg.n_mel_channels;
     for (size_t i = 0; i < n; i++)
         if (!isfinite(mel[i]))
@@ -49,7 +51,8 @@ static int plan(const wg_model *m, size_t steps, const wg_run_params *p, size_t 
                 wg_flow_work *work, wg_error *err) {
     *reach = wg_flow_reach(&m->cfg);
     *chunk = auto_chunk(&m->cfg, p);
-    if (steps <= *chunk + 2 * *reach) *chunk = steps; /* one window, no overlap */
+    if (steps <= *chunk + 2 * *reach)
+        *chunk = steps; /* one window, no overlap */
     size_t cap = *chunk + 2 * *reach < steps ? *chunk + 2 * *reach : steps;
     if (wg_flow_work_alloc(&m->cfg, cap, work))
         return wg_fail(err, WG_ENOMEM, "out of memory for a window of %zu steps", cap);
@@ -63,7 +66,8 @@ int wg_encode(const wg_model *m, const float *mel, size_t n_frames, const float 
     wg_run_params p = params ? *params : wg_run_default_params();
     size_t G = (size_t)c->n_group, hop = (size_t)c->hop_length;
     int rc = check_mel(m, mel, n_frames, err);
-    if (rc) return rc;
+    if (rc)
+        return rc;
     if (n_samples < G || n_samples % G)
         return wg_fail(err, WG_EINVAL, "%zu samples is not a positive multiple of n_group = %zu", n_samples, G);
     if ((n_frames - 1) * hop + 4 * hop < n_samples)
@@ -74,7 +78,8 @@ int wg_encode(const wg_model *m, const float *mel, size_t n_frames, const float 
             return wg_fail(err, WG_ENONFINITE, "audio sample %zu is %s", i, isnan(audio[i]) ? "NaN" : "infinite");
     size_t steps = n_samples / G, chunk, reach;
     wg_flow_work w;
-    if ((rc = plan(m, steps, &p, &chunk, &reach, &w, err))) return rc;
+    if ((rc = plan(m, steps, &p, &chunk, &reach, &w, err)))
+        return rc;
     double *log_s = calloc((size_t)c->n_flows, sizeof(double));
     if (!log_s) {
         wg_flow_work_free(&w);
@@ -85,18 +90,21 @@ int wg_encode(const wg_model *m, const float *mel, size_t n_frames, const float 
         size_t n = win.w1 - win.w0;
         wg_upsample_cond(m, mel, n_frames, win.w0, n, w.cond, w.upsample_scratch);
         for (size_t ch = 0; ch < G; ch++)
-            for (size_t t = 0; t < n; t++) w.audio[ch * n + t] = audio[(win.w0 + t) * G + ch];
+            for (size_t t = 0; t < n; t++)
+                w.audio[ch * n + t] = audio[(win.w0 + t) * G + ch];
         wg_flow_forward(m, &w, n, win.c0 - win.w0, win.c1 - win.w0, log_s);
         for (size_t ch = 0; ch < G; ch++)
             memcpy(z + ch * steps + win.c0, w.audio + ch * n + (win.c0 - win.w0), (win.c1 - win.c0) * sizeof(float));
-        if (p.progress) p.progress(win.c1 * G, n_samples, p.user_data);
+        if (p.progress)
+            p.progress(win.c1 * G, n_samples, p.user_data);
     }
     if (lk) {
         memset(lk, 0, sizeof *lk);
         double sigma = c->sigma, n = (double)n_samples;
         lk->n_samples = n_samples;
         lk->sigma = sigma;
-        for (size_t i = 0; i < n_samples; i++) lk->sum_z2 += (double)z[i] * z[i];
+        for (size_t i = 0; i < n_samples; i++)
+            lk->sum_z2 += (double)z[i] * z[i];
         for (int k = 0; k < c->n_flows; k++) {
             lk->log_s_total += log_s[k];
             lk->log_det_w_total += (double)steps * m->flows[k].log_det_w;
@@ -118,41 +126,49 @@ size_t wg_synth_samples(const wg_model *m, size_t n_frames) {
 }
 
 /* decode and synthesize: z from an array (z != NULL) or from the generator */
-static int inverse(const wg_model *m, const float *mel, size_t n_frames, const float *z, size_t n_samples,
-                   float sigma, uint64_t seed, float *audio, const wg_run_params *params, wg_error *err) {
+static int inverse(const wg_model *m, const float *mel, size_t n_frames, const float *z, size_t n_samples, float sigma,
+                   uint64_t seed, float *audio, const wg_run_params *params, wg_error *err) {
     const wg_config *c = &m->cfg;
     wg_run_params p = params ? *params : wg_run_default_params();
     size_t G = (size_t)c->n_group, hop = (size_t)c->hop_length;
     int rc = check_mel(m, mel, n_frames, err);
-    if (rc) return rc;
-    if (!isfinite(sigma) || sigma < 0) return wg_fail(err, WG_EINVAL, "sigma %g must be finite and >= 0", sigma);
-    if (n_samples % G) return wg_fail(err, WG_EINVAL, "%zu samples is not a multiple of n_group = %zu", n_samples, G);
+    if (rc)
+        return rc;
+    if (!isfinite(sigma) || sigma < 0)
+        return wg_fail(err, WG_EINVAL, "sigma %g must be finite and >= 0", sigma);
+    if (n_samples % G)
+        return wg_fail(err, WG_EINVAL, "%zu samples is not a multiple of n_group = %zu", n_samples, G);
     if ((n_frames - 1) * hop + 4 * hop < n_samples)
         return wg_fail(err, WG_EINVAL, "%zu mel frames cover %zu samples, fewer than the %zu asked for", n_frames,
                        (n_frames - 1) * hop + 4 * hop, n_samples);
     size_t steps = n_samples / G, chunk, reach;
-    if (steps == 0) return wg_fail(err, WG_ETOOSHORT, "%zu mel frames give no complete group of samples", n_frames);
+    if (steps == 0)
+        return wg_fail(err, WG_ETOOSHORT, "%zu mel frames give no complete group of samples", n_frames);
     if (z)
         for (size_t i = 0; i < n_samples; i++)
             if (!isfinite(z[i]))
                 return wg_fail(err, WG_ENONFINITE, "latent value at channel %zu, step %zu is %s", i / steps, i % steps,
                                isnan(z[i]) ? "NaN" : "infinite");
     wg_flow_work w;
-    if ((rc = plan(m, steps, &p, &chunk, &reach, &w, err))) return rc;
+    if ((rc = plan(m, steps, &p, &chunk, &reach, &w, err)))
+        return rc;
     for (size_t c0 = 0; c0 < steps; c0 += chunk) {
         window win = window_at(c0, chunk, steps, reach);
         size_t n = win.w1 - win.w0;
         wg_upsample_cond(m, mel, n_frames, win.w0, n, w.cond, w.upsample_scratch);
         if (z) {
             for (size_t ch = 0; ch < G; ch++)
-                for (size_t t = 0; t < n; t++) w.audio[ch * n + t] = sigma * z[ch * steps + win.w0 + t];
+                for (size_t t = 0; t < n; t++)
+                    w.audio[ch * n + t] = sigma * z[ch * steps + win.w0 + t];
         } else {
             wg_fill_latent(seed, sigma, (int)G, win.w0, n, w.audio, n);
         }
         wg_flow_inverse(m, &w, n);
         for (size_t t = win.c0; t < win.c1; t++)
-            for (size_t ch = 0; ch < G; ch++) audio[t * G + ch] = w.audio[ch * n + (t - win.w0)];
-        if (p.progress) p.progress(win.c1 * G, n_samples, p.user_data);
+            for (size_t ch = 0; ch < G; ch++)
+                audio[t * G + ch] = w.audio[ch * n + (t - win.w0)];
+        if (p.progress)
+            p.progress(win.c1 * G, n_samples, p.user_data);
     }
     wg_flow_work_free(&w);
     return 0;
@@ -160,7 +176,8 @@ static int inverse(const wg_model *m, const float *mel, size_t n_frames, const f
 
 int wg_decode(const wg_model *m, const float *mel, size_t n_frames, const float *z, size_t n_samples, float sigma,
               float *audio, const wg_run_params *params, wg_error *err) {
-    if (!z) return wg_fail(err, WG_EINVAL, "wg_decode: no latent given");
+    if (!z)
+        return wg_fail(err, WG_EINVAL, "wg_decode: no latent given");
     return inverse(m, mel, n_frames, z, n_samples, sigma, 0, audio, params, err);
 }
 

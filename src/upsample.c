@@ -17,11 +17,13 @@ void wg_upsample_cond(const wg_model *m, const float *mel, size_t n_frames, size
     size_t M = (size_t)c->n_mel_channels, G = (size_t)c->n_group, hop = (size_t)c->hop_length, K = 4 * hop;
     size_t s0 = step0 * G, s1 = (step0 + n_steps) * G;
     for (size_t mm = 0; mm < M; mm++) /* all G squeezed rows of mel channel mm share its bias */
-        for (size_t t = 0; t < G * n_steps; t++) cond[mm * G * n_steps + t] = m->upsample_b[mm];
+        for (size_t t = 0; t < G * n_steps; t++)
+            cond[mm * G * n_steps + t] = m->upsample_b[mm];
     /* frames whose kernel [f·hop, f·hop + K) meets [s0, s1) */
     size_t f_lo = s0 + 1 > K ? (s0 + 1 - K + hop - 1) / hop : 0;
     size_t f_hi = (s1 - 1) / hop + 1;
-    if (f_hi > n_frames) f_hi = n_frames;
+    if (f_hi > n_frames)
+        f_hi = n_frames;
     for (size_t f0 = f_lo; f0 < f_hi; f0 += FRAME_BLOCK) {
         size_t nb = f_hi - f0 < FRAME_BLOCK ? f_hi - f0 : FRAME_BLOCK;
         /* P (nb, M·K) = melᵀ[f0 : f0+nb] · W, W stored (in, out·K) */

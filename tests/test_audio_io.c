@@ -19,7 +19,8 @@ static void test_pcm16_round_trip_is_exact(void **state) {
     enum { N = 70000 };
     float *x = malloc(N * sizeof(float));
     /* every int16 value once (plus a few), as float in [-1, 1) */
-    for (int i = 0; i < N; i++) x[i] = (float)((i % 65536) - 32768) / 32768.0f;
+    for (int i = 0; i < N; i++)
+        x[i] = (float)((i % 65536) - 32768) / 32768.0f;
     size_t clipped = 99;
     wg_error err = {0};
     assert_int_equal(wg_audio_write(path, x, N, 16000, WG_FORMAT_PCM16, &clipped, &err), 0);
@@ -55,7 +56,8 @@ static void test_float_round_trip_and_formats(void **state) {
     (void)state;
     char path[512];
     float x[1000];
-    for (int i = 0; i < 1000; i++) x[i] = 1.7f * sinf(i * 0.05f); /* float WAV may exceed 1 */
+    for (int i = 0; i < 1000; i++)
+        x[i] = 1.7f * sinf(i * 0.05f); /* float WAV may exceed 1 */
     wg_error err = {0};
     tmp_path(path, sizeof path, "float.wav");
     assert_int_equal(wg_audio_write(path, x, 1000, 16000, WG_FORMAT_FLOAT, NULL, &err), 0);
@@ -64,7 +66,8 @@ static void test_float_round_trip_and_formats(void **state) {
     assert_memory_equal(a.samples, x, sizeof x);
     wg_audio_free(&a);
     /* FLAC (24-bit) and Ogg Vorbis via libsndfile */
-    for (int i = 0; i < 1000; i++) x[i] = 0.5f * sinf(i * 0.05f);
+    for (int i = 0; i < 1000; i++)
+        x[i] = 0.5f * sinf(i * 0.05f);
     tmp_path(path, sizeof path, "x.flac");
     write_sf(path, SF_FORMAT_FLAC | SF_FORMAT_PCM_24, 16000, 1, x, 1000);
     assert_int_equal(wg_audio_read(path, 16000, NULL, &a, &err), 0);
@@ -76,6 +79,26 @@ static void test_float_round_trip_and_formats(void **state) {
     assert_int_equal(wg_audio_read(path, 16000, NULL, &a, &err), 0);
     assert_true(a.n_samples >= 900 && a.n_samples <= 1100);
     wg_audio_free(&a);
+}
+
+static void test_mp3(void **state) {
+    (void)state;
+    /* tests/data/audio/hello-world.mp3: audio/hello-world.wav through ffmpeg's libmp3lame, 64 kbit/s */
+    wg_audio mp3, wav;
+    wg_error err = {0};
+    assert_int_equal(wg_audio_read(DATA("audio/hello-world.mp3"), 16000, NULL, &mp3, &err), 0);
+    assert_int_equal(wg_audio_read(WG_SOURCE_DIR "/audio/hello-world.wav", 16000, NULL, &wav, &err), 0);
+    double e_mp3 = 0, e_wav = 0;
+    for (size_t i = 0; i < mp3.n_samples; i++)
+        e_mp3 += (double)mp3.samples[i] * mp3.samples[i];
+    for (size_t i = 0; i < wav.n_samples; i++)
+        e_wav += (double)wav.samples[i] * wav.samples[i];
+    double rms_mp3 = sqrt(e_mp3 / mp3.n_samples), rms_wav = sqrt(e_wav / wav.n_samples);
+    printf("mp3: %zu samples, rms %.4f; wav: %zu samples, rms %.4f\n", mp3.n_samples, rms_mp3, wav.n_samples, rms_wav);
+    assert_true(fabs((double)mp3.n_samples - wav.n_samples) < 0.05 * wav.n_samples);
+    assert_true(fabs(rms_mp3 - rms_wav) < 0.1 * rms_wav);
+    wg_audio_free(&mp3);
+    wg_audio_free(&wav);
 }
 
 static void test_downmix_is_the_mean(void **state) {
@@ -93,7 +116,8 @@ static void test_downmix_is_the_mean(void **state) {
     assert_int_equal(wg_audio_read(path, 16000, NULL, &a, &err), 0);
     assert_int_equal(a.source_channels, 2);
     assert_int_equal(a.n_samples, 500);
-    for (int i = 0; i < 500; i++) assert_float_equal(a.samples[i], (0.25f + (i % 7) / 10.0f) / 2, 1e-7);
+    for (int i = 0; i < 500; i++)
+        assert_float_equal(a.samples[i], (0.25f + (i % 7) / 10.0f) / 2, 1e-7);
     wg_audio_free(&a);
 }
 
@@ -103,7 +127,8 @@ static void test_resampling_keeps_the_tone(void **state) {
     tmp_path(path, sizeof path, "48k.wav");
     enum { N = 48000 };
     float *x = malloc(N * sizeof(float));
-    for (int i = 0; i < N; i++) x[i] = 0.5f * sinf(2 * (float)M_PI * 440.0f * i / 48000.0f);
+    for (int i = 0; i < N; i++)
+        x[i] = 0.5f * sinf(2 * (float)M_PI * 440.0f * i / 48000.0f);
     write_sf(path, SF_FORMAT_WAV | SF_FORMAT_FLOAT, 48000, 1, x, N);
     wg_audio a;
     wg_error err = {0};
@@ -165,8 +190,7 @@ static void test_failed_write_keeps_previous_file(void **state) {
     assert_int_equal(a.n_samples, 100);
     assert_true(a.samples[0] == 0.25f);
     wg_audio_free(&a);
-    assert_int_equal(wg_audio_write("/nonexistent-dir/out.wav", good, 100, 16000, WG_FORMAT_PCM16, NULL, &err),
-                     WG_EIO);
+    assert_int_equal(wg_audio_write("/nonexistent-dir/out.wav", good, 100, 16000, WG_FORMAT_PCM16, NULL, &err), WG_EIO);
     assert_non_null(strstr(err.message, "/nonexistent-dir"));
     /* no temporary files left behind */
     char cmd[600];
@@ -180,9 +204,13 @@ static void test_failed_write_keeps_previous_file(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_pcm16_round_trip_is_exact), cmocka_unit_test(test_pcm16_clipping_is_counted),
-        cmocka_unit_test(test_float_round_trip_and_formats), cmocka_unit_test(test_downmix_is_the_mean),
-        cmocka_unit_test(test_resampling_keeps_the_tone), cmocka_unit_test(test_bad_inputs),
+        cmocka_unit_test(test_pcm16_round_trip_is_exact),
+        cmocka_unit_test(test_pcm16_clipping_is_counted),
+        cmocka_unit_test(test_float_round_trip_and_formats),
+        cmocka_unit_test(test_mp3),
+        cmocka_unit_test(test_downmix_is_the_mean),
+        cmocka_unit_test(test_resampling_keeps_the_tone),
+        cmocka_unit_test(test_bad_inputs),
         cmocka_unit_test(test_failed_write_keeps_previous_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

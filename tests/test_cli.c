@@ -57,6 +57,28 @@ static void test_mel_matches_library(void **state) {
     wg_array_free(&a);
 }
 
+static void test_resample_option(void **state) {
+    (void)state;
+    char a[512], b[512];
+    tmp_path(a, sizeof a, "best.npy");
+    tmp_path(b, sizeof b, "linear.npy");
+    assert_int_equal(run_cli(out, sizeof out, "mel %s/audio/hello-world.wav -o %s -q", WG_SOURCE_DIR, a), 0);
+    assert_int_equal(
+        run_cli(out, sizeof out, "mel %s/audio/hello-world.wav -o %s -q --resample linear", WG_SOURCE_DIR, b), 0);
+    wg_array x, y;
+    wg_error err = {0};
+    assert_int_equal(wg_npy_read(a, &x, &err), 0);
+    assert_int_equal(wg_npy_read(b, &y, &err), 0);
+    double d = max_abs_diff(x.data, y.data, x.shape[0] * x.shape[1]);
+    printf("log-mel, best sinc vs linear resampling: max |diff| %.3f\n", d);
+    assert_true(d > 1e-3); /* the option reaches libsamplerate */
+    wg_array_free(&x);
+    wg_array_free(&y);
+    assert_int_equal(run_cli(out, sizeof out, "mel %s/audio/hello-world.wav -o %s --resample bogus", WG_SOURCE_DIR, a),
+                     2);
+    assert_non_null(strstr(out, "--resample expects"));
+}
+
 static void test_mel_bad_input(void **state) {
     (void)state;
     char npy[512], keep[512];
@@ -68,7 +90,8 @@ static void test_mel_bad_input(void **state) {
     assert_non_null(strstr(out, "not a regular file"));
     assert_int_equal(run_cli(out, sizeof out, "mel %s/audio/hello-world.wav", WG_SOURCE_DIR), 2);
     assert_non_null(strstr(out, "missing -o"));
-    assert_int_equal(run_cli(out, sizeof out, "mel %s/audio/hello-world.wav -o /nonexistent-dir/x.npy", WG_SOURCE_DIR), 2);
+    assert_int_equal(run_cli(out, sizeof out, "mel %s/audio/hello-world.wav -o /nonexistent-dir/x.npy", WG_SOURCE_DIR),
+                     2);
     assert_non_null(strstr(out, "/nonexistent-dir"));
     assert_int_equal(run_cli(out, sizeof out, "mel %s/audio/hello-world.wav -o %s --model %s --config %s",
                              WG_SOURCE_DIR, npy, DATA("reference/tiny.model.safetensors"),
@@ -107,6 +130,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_help_lists_only_what_works),
         cmocka_unit_test(test_mel_matches_library),
+        cmocka_unit_test(test_resample_option),
         cmocka_unit_test(test_mel_bad_input),
         cmocka_unit_test(test_info),
     };

@@ -94,9 +94,8 @@ static void test_vocode_is_deterministic(void **state) {
 
 static void test_score(void **state) {
     (void)state;
-    assert_int_equal(run_cli(out, sizeof out, "score --model %s %s %s/audio/auth-thankyou.wav -q", TINY, CLIP,
-                             WG_SOURCE_DIR),
-                     0);
+    assert_int_equal(
+        run_cli(out, sizeof out, "score --model %s %s %s/audio/auth-thankyou.wav -q", TINY, CLIP, WG_SOURCE_DIR), 0);
     assert_non_null(strstr(out, "total"));
     double a, b, total;
     size_t na, nb, nt;
@@ -119,7 +118,8 @@ static void test_ten_minutes_in_bounded_memory(void **state) {
     (void)state;
     enum { FRAMES = 51680 }; /* 600 s at 22050 Hz, hop 256 */
     float *mel = malloc(sizeof(float) * 16 * FRAMES);
-    for (size_t i = 0; i < 16 * (size_t)FRAMES; i++) mel[i] = -5.0f + 2.0f * sinf(0.001f * i) * cosf(0.37f * i);
+    for (size_t i = 0; i < 16 * (size_t)FRAMES; i++)
+        mel[i] = -5.0f + 2.0f * sinf(0.001f * i) * cosf(0.37f * i);
     char in[512], wav[512];
     tmp_path(in, sizeof in, "long.npy");
     tmp_path(wav, sizeof wav, "long.wav");

@@ -4,7 +4,8 @@
 static void parse_ok(const char *json, wg_config *c) {
     wg_error err = {0};
     int rc = wg_config_parse(json, "test", c, &err);
-    if (rc) printf("unexpected error: %s\n", err.message);
+    if (rc)
+        printf("unexpected error: %s\n", err.message);
     assert_int_equal(rc, 0);
 }
 
@@ -116,7 +117,7 @@ static void test_json_round_trip(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults_are_nvidias), cmocka_unit_test(test_reference_config),
+        cmocka_unit_test(test_defaults_are_nvidias),  cmocka_unit_test(test_reference_config),
         cmocka_unit_test(test_sections_and_defaults), cmocka_unit_test(test_rejects_bad_configs),
         cmocka_unit_test(test_json_round_trip),
     };

@@ -24,7 +24,8 @@ static wg_array load(const char *dir, const char *name) {
     wg_array a;
     wg_error err = {0};
     int rc = wg_npy_read(path, &a, &err);
-    if (rc) printf("%s\n", err.message);
+    if (rc)
+        printf("%s\n", err.message);
     assert_int_equal(rc, 0);
     return a;
 }
@@ -67,9 +68,8 @@ static void test_converted_models_match_pytorch(void **state) {
         assert_int_equal(sh("/usr/bin/python3 %s/tools/convert_nvidia.py %s/%s.pt --config %s/config.json -o %s",
                             WG_SOURCE_DIR, dir, variants[v], dir, model),
                          0);
-        assert_int_equal(run_cli(out, sizeof out, "encode --model %s %s --mel %s/mel.npy -o %s --json", model, wav,
-                                 dir, z),
-                         0);
+        assert_int_equal(
+            run_cli(out, sizeof out, "encode --model %s %s --mel %s/mel.npy -o %s --json", model, wav, dir, z), 0);
         double log_s = json_number(out, "\"log_s_total\""), log_det = json_number(out, "\"log_det_w_total\"");
         wg_array zc = load(dir, strrchr(z, '/') + 1);
         assert_int_equal(zc.shape[0], z_ref.shape[0]);

@@ -29,8 +29,8 @@ static void test_matches_reference(void **state) {
         assert_int_equal(wg_stft_subtract(bias.data, strengths[i], x.data, n, y), 0);
         double e = max_abs_diff(y, ref.data, n) / max_abs(ref.data, n);
         double change = max_abs_diff(ref.data, x.data, n) / max_abs(x.data, n);
-        printf("strength %.1f: max |err| / max |ref| = %.2e (the denoiser changed the signal by %.2e)\n",
-               strengths[i], e, change);
+        printf("strength %.1f: max |err| / max |ref| = %.2e (the denoiser changed the signal by %.2e)\n", strengths[i],
+               e, change);
         assert_true(e < 1e-5);
         wg_array_free(&ref);
     }
@@ -58,7 +58,8 @@ static void test_denoiser_removes_the_model_bias(void **state) {
     assert_int_equal(wg_synthesize(m, mel, frames, 0.0f, 0, a, NULL, &err), 0);
     assert_int_equal(wg_denoiser_apply(d, a, n, 1.0f, b, &err), 0);
     double ea = 0, eb = 0;
-    for (size_t i = 0; i < n; i++) ea += (double)a[i] * a[i], eb += (double)b[i] * b[i];
+    for (size_t i = 0; i < n; i++)
+        ea += (double)a[i] * a[i], eb += (double)b[i] * b[i];
     printf("bias audio energy %.4g, after denoising at strength 1: %.4g (%.1f dB less)\n", ea, eb,
            10 * log10(ea / fmax(eb, 1e-300)));
     assert_true(eb < 0.25 * ea);

@@ -11,7 +11,8 @@ static float *tensor(const wg_st_file *st, const char *name, size_t *numel) {
     assert_non_null(t);
     float *x = malloc(t->numel * sizeof(float));
     wg_st_copy(st, t, x);
-    if (numel) *numel = t->numel;
+    if (numel)
+        *numel = t->numel;
     return x;
 }
 
@@ -91,13 +92,17 @@ static wg_model *random_model(const wg_config *cfg) {
         const wg_param *q = &t.p[i];
         size_t fan_in = q->ndim > 1 ? q->shape[1] * (q->ndim > 2 ? q->shape[2] : 1) : 1;
         float scale = q->ndim > 1 ? 1.0f / sqrtf((float)fan_in) : 0.1f;
-        if (q->role == WG_P_END_W || q->role == WG_P_END_B) scale *= 0.3f;
-        if (q->role == WG_P_UPSAMPLE_W) scale = 0.05f;
-        for (size_t j = 0; j < q->numel; j++) p[q->offset + j] = scale * nrand();
+        if (q->role == WG_P_END_W || q->role == WG_P_END_B)
+            scale *= 0.3f;
+        if (q->role == WG_P_UPSAMPLE_W)
+            scale = 0.05f;
+        for (size_t j = 0; j < q->numel; j++)
+            p[q->offset + j] = scale * nrand();
         if (q->role == WG_P_CONVINV_W) {
             size_t n = q->shape[0];
             float *w = p + q->offset;
-            for (size_t a = 0; a < n * n; a++) w[a] = (a / n == a % n);
+            for (size_t a = 0; a < n * n; a++)
+                w[a] = (a / n == a % n);
             for (int h = 0; h < 3; h++) { /* w ← (I − 2vvᵀ) w */
                 double v[64], norm = 0;
                 for (size_t a = 0; a < n; a++) {
@@ -107,8 +112,10 @@ static wg_model *random_model(const wg_config *cfg) {
                 norm = sqrt(norm);
                 for (size_t col = 0; col < n; col++) {
                     double dot = 0;
-                    for (size_t a = 0; a < n; a++) dot += v[a] / norm * w[a * n + col];
-                    for (size_t a = 0; a < n; a++) w[a * n + col] -= (float)(2 * v[a] / norm * dot);
+                    for (size_t a = 0; a < n; a++)
+                        dot += v[a] / norm * w[a * n + col];
+                    for (size_t a = 0; a < n; a++)
+                        w[a * n + col] -= (float)(2 * v[a] / norm * dot);
                 }
             }
         }
@@ -137,7 +144,8 @@ static wg_config make_config(int rate, int hop, int n_mel, int flows, int group,
     c.wn_kernel_size = kernel;
     wg_error err = {0};
     int rc = wg_config_validate(&c, "random config", &err);
-    if (rc) printf("%s\n", err.message);
+    if (rc)
+        printf("%s\n", err.message);
     assert_int_equal(rc, 0);
     return c;
 }
@@ -147,12 +155,15 @@ static void round_trip(const wg_config *cfg, size_t frames) {
     size_t T = wg_synth_samples(m, frames), M = (size_t)cfg->n_mel_channels;
     float *mel = malloc(M * frames * sizeof(float)), *x = malloc(T * sizeof(float));
     float *z = malloc(T * sizeof(float)), *y = malloc(T * sizeof(float)), *z2 = malloc(T * sizeof(float));
-    for (size_t i = 0; i < M * frames; i++) mel[i] = -5.0f + 2.0f * nrand();
-    for (size_t i = 0; i < T; i++) x[i] = 0.3f * nrand();
+    for (size_t i = 0; i < M * frames; i++)
+        mel[i] = -5.0f + 2.0f * nrand();
+    for (size_t i = 0; i < T; i++)
+        x[i] = 0.3f * nrand();
     wg_error err = {0};
     wg_likelihood lk, lk2;
     int rc = wg_encode(m, mel, frames, x, T, z, &lk, NULL, &err);
-    if (rc) printf("encode: %s\n", err.message);
+    if (rc)
+        printf("encode: %s\n", err.message);
     assert_int_equal(rc, 0);
     assert_int_equal(wg_decode(m, mel, frames, z, T, 1.0f, y, NULL, &err), 0);
     double e = max_abs_diff(x, y, T) / max_abs(x, T);
@@ -178,15 +189,16 @@ static void round_trip(const wg_config *cfg, size_t frames) {
 static void test_round_trips(void **state) {
     (void)state;
     wg_config cs[] = {
-        make_config(22050, 256, 80, 4, 8, 2, 2, 3, 16, 3),  /* the reference shape, n_mel 80 */
-        make_config(16000, 200, 40, 5, 4, 3, 2, 2, 12, 5),  /* n_group 4, kernel 5, 16 kHz, hop 200 */
-        make_config(16000, 160, 24, 6, 8, 2, 2, 3, 8, 1),   /* kernel 1 (no temporal context in WN) */
-        make_config(22050, 64, 20, 3, 8, 4, 2, 4, 10, 3),   /* no early output (every 4 > flows) */
-        make_config(16000, 96, 32, 4, 8, 1, 2, 2, 8, 3),    /* early output after every flow */
-        make_config(24000, 120, 16, 4, 6, 2, 2, 3, 8, 7),   /* n_group 6, kernel 7 */
+        make_config(22050, 256, 80, 4, 8, 2, 2, 3, 16, 3), /* the reference shape, n_mel 80 */
+        make_config(16000, 200, 40, 5, 4, 3, 2, 2, 12, 5), /* n_group 4, kernel 5, 16 kHz, hop 200 */
+        make_config(16000, 160, 24, 6, 8, 2, 2, 3, 8, 1),  /* kernel 1 (no temporal context in WN) */
+        make_config(22050, 64, 20, 3, 8, 4, 2, 4, 10, 3),  /* no early output (every 4 > flows) */
+        make_config(16000, 96, 32, 4, 8, 1, 2, 2, 8, 3),   /* early output after every flow */
+        make_config(24000, 120, 16, 4, 6, 2, 2, 3, 8, 7),  /* n_group 6, kernel 7 */
     };
     size_t frames[] = {9, 12, 10, 40, 20, 11};
-    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) round_trip(&cs[i], frames[i]);
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++)
+        round_trip(&cs[i], frames[i]);
 }
 
 static void test_synthesis_is_split_invariant(void **state) {
@@ -195,7 +207,8 @@ static void test_synthesis_is_split_invariant(void **state) {
     wg_model *m = random_model(&cfg);
     size_t frames = 50, T = wg_synth_samples(m, frames);
     float *mel = malloc(20 * frames * sizeof(float)), *a = malloc(T * sizeof(float)), *b = malloc(T * sizeof(float));
-    for (size_t i = 0; i < 20 * frames; i++) mel[i] = -4.0f + nrand();
+    for (size_t i = 0; i < 20 * frames; i++)
+        mel[i] = -4.0f + nrand();
     wg_error err = {0};
     wg_run_params p = wg_run_default_params();
     assert_int_equal(wg_synthesize(m, mel, frames, 0.6f, 1234, a, &p, &err), 0);

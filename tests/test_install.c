@@ -35,7 +35,8 @@ static void test_find_package_and_pkg_config(void **state) {
                         t, t, WG_SOURCE_DIR),
                      0);
     assert_int_equal(sh("%s/ex/mel_summary_static %s/audio/hello-world.wav | grep -q '80 mels'", t, WG_SOURCE_DIR), 0);
-    assert_int_equal(sh("PKG_CONFIG_PATH=%s/prefix/lib/pkgconfig cc " SAN " %s/examples/mel_summary/mel_summary.c -o %s/pc "
+    assert_int_equal(sh("PKG_CONFIG_PATH=%s/prefix/lib/pkgconfig cc " SAN
+                        " %s/examples/mel_summary/mel_summary.c -o %s/pc "
                         "$(PKG_CONFIG_PATH=%s/prefix/lib/pkgconfig pkg-config --cflags --libs waveglow) && "
                         "LD_LIBRARY_PATH=%s/prefix/lib %s/pc %s/audio/auth-thankyou.wav | grep -q 'frames'",
                         t, WG_SOURCE_DIR, t, t, t, t, WG_SOURCE_DIR),

@@ -39,7 +39,8 @@ static double check_case(const char *name) {
 
 static void test_matches_float64_references(void **state) {
     (void)state;
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) assert_true(check_case(cases[i]) <= 1e-4);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_true(check_case(cases[i]) <= 1e-4);
 }
 
 static void test_matches_nvidia_parity_mel(void **state) {
@@ -77,14 +78,16 @@ static void test_short_and_nonfinite_inputs(void **state) {
     wg_error err = {0};
     assert_int_equal(wg_mel_create(&cfg, &mel, &err), 0);
     float x[600] = {0};
-    for (int i = 0; i < 600; i++) x[i] = 0.1f * sinf(0.3f * i);
+    for (int i = 0; i < 600; i++)
+        x[i] = 0.1f * sinf(0.3f * i);
     float out[80 * 3];
     assert_int_equal(wg_mel_compute(mel, x, 512, out, &err), WG_ETOOSHORT);
     assert_non_null(strstr(err.message, "too short"));
     assert_int_equal(wg_mel_compute(mel, x, 0, out, &err), WG_ETOOSHORT);
     assert_int_equal(wg_mel_frames(mel, 513), 3);
     assert_int_equal(wg_mel_compute(mel, x, 513, out, &err), 0);
-    for (int i = 0; i < 80 * 3; i++) assert_true(isfinite(out[i]) && out[i] >= logf(1e-5f) - 1e-6f);
+    for (int i = 0; i < 80 * 3; i++)
+        assert_true(isfinite(out[i]) && out[i] >= logf(1e-5f) - 1e-6f);
     x[300] = NAN;
     assert_int_equal(wg_mel_compute(mel, x, 600, out, &err), WG_ENONFINITE);
     assert_non_null(strstr(err.message, "sample 300"));
@@ -92,7 +95,8 @@ static void test_short_and_nonfinite_inputs(void **state) {
     float zeros[2048] = {0};
     float sil[80 * 9];
     assert_int_equal(wg_mel_compute(mel, zeros, 2048, sil, &err), 0);
-    for (int i = 0; i < 80 * 9; i++) assert_float_equal(sil[i], logf(1e-5f), 1e-6);
+    for (int i = 0; i < 80 * 9; i++)
+        assert_float_equal(sil[i], logf(1e-5f), 1e-6);
     wg_mel_destroy(mel);
 }
 
@@ -105,8 +109,10 @@ typedef struct {
 static void *run_job(void *arg) {
     job *j = arg;
     wg_mel *mel;
-    if (wg_mel_create(j->cfg, &mel, NULL)) return NULL;
-    for (int rep = 0; rep < 5; rep++) wg_mel_compute(mel, j->audio->data, j->audio->shape[0], j->out, NULL);
+    if (wg_mel_create(j->cfg, &mel, NULL))
+        return NULL;
+    for (int rep = 0; rep < 5; rep++)
+        wg_mel_compute(mel, j->audio->data, j->audio->shape[0], j->out, NULL);
     wg_mel_destroy(mel);
     return NULL;
 }
@@ -125,17 +131,22 @@ static void test_parallel_objects_agree(void **state) {
         jobs[i] = (job){&audio, &cfg, calloc(n, sizeof(float))};
         pthread_create(&th[i], NULL, run_job, &jobs[i]);
     }
-    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
-    for (int i = 1; i < 4; i++) assert_memory_equal(jobs[i].out, jobs[0].out, n * sizeof(float));
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 1; i < 4; i++)
+        assert_memory_equal(jobs[i].out, jobs[0].out, n * sizeof(float));
     assert_true(max_abs(jobs[0].out, n) > 1.0); /* it computed something */
-    for (int i = 0; i < 4; i++) free(jobs[i].out);
+    for (int i = 0; i < 4; i++)
+        free(jobs[i].out);
     wg_array_free(&audio);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_matches_float64_references), cmocka_unit_test(test_matches_nvidia_parity_mel),
-        cmocka_unit_test(test_short_and_nonfinite_inputs), cmocka_unit_test(test_parallel_objects_agree),
+        cmocka_unit_test(test_matches_float64_references),
+        cmocka_unit_test(test_matches_nvidia_parity_mel),
+        cmocka_unit_test(test_short_and_nonfinite_inputs),
+        cmocka_unit_test(test_parallel_objects_agree),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,10 +17,11 @@ static void test_reference_model_loads(void **state) {
     wg_st_file st;
     assert_int_equal(wg_st_read(TINY, &st, &err), 0);
     size_t total = 0;
-    for (int i = 0; i < st.n_tensors; i++) total += st.tensors[i].numel;
+    for (int i = 0; i < st.n_tensors; i++)
+        total += st.tensors[i].numel;
     wg_model_info info = wg_model_get_info(m);
-    printf("parameters %zu (file holds %zu), receptive field %zu samples, %.3f GFLOP/s of audio\n",
-           info.n_parameters, total, info.receptive_field_samples, info.flops_per_second / 1e9);
+    printf("parameters %zu (file holds %zu), receptive field %zu samples, %.3f GFLOP/s of audio\n", info.n_parameters,
+           total, info.receptive_field_samples, info.flops_per_second / 1e9);
     assert_int_equal(info.n_parameters, total);
     /* reach per flow (3-1)/2 * (2^3 - 1) = 7 steps, 4 flows: 28 steps each side, 8 samples a step */
     assert_int_equal(info.receptive_field_samples, (2 * 28 + 1) * 8);
@@ -35,7 +36,8 @@ static void test_reference_model_loads(void **state) {
     for (int i = 0; i < v->n_rem; i++)
         for (int j = 0; j < v->n_rem; j++) {
             double acc = 0;
-            for (int k = 0; k < v->n_rem; k++) acc += (double)v->convinv_w[i * v->n_rem + k] * v->convinv_inv[k * v->n_rem + j];
+            for (int k = 0; k < v->n_rem; k++)
+                acc += (double)v->convinv_w[i * v->n_rem + k] * v->convinv_inv[k * v->n_rem + j];
             worst = fmax(worst, fabs(acc - (i == j)));
         }
     printf("|W W^-1 - I| max %.2e\n", worst);
@@ -75,7 +77,8 @@ static int load_edited(const char *name, edit_fn edit, wg_error *err, wg_model *
         *out = m;
     else
         wg_model_free(m);
-    for (int i = 0; i < st.n_tensors; i++) free(data[i]);
+    for (int i = 0; i < st.n_tensors; i++)
+        free(data[i]);
     free(data);
     free(e);
     free(extra);
@@ -85,7 +88,8 @@ static int load_edited(const char *name, edit_fn edit, wg_error *err, wg_model *
 
 static int find(wg_st_entry *e, int n, const char *name) {
     for (int i = 0; i < n; i++)
-        if (!strcmp(e[i].name, name)) return i;
+        if (!strcmp(e[i].name, name))
+            return i;
     fail_msg("no tensor %s", name);
     return -1;
 }

@@ -6,7 +6,8 @@ static void write_raw(const char *path, const void *a, size_t na, const void *b,
     FILE *fp = fopen(path, "wb");
     assert_non_null(fp);
     fwrite(a, 1, na, fp);
-    if (b) fwrite(b, 1, nb, fp);
+    if (b)
+        fwrite(b, 1, nb, fp);
     fclose(fp);
 }
 
@@ -21,7 +22,8 @@ static void write_npy(const char *path, int major, const char *dict, const void 
         buf[8] = (unsigned char)dl;
         buf[9] = (unsigned char)(dl >> 8);
     } else {
-        for (int i = 0; i < 4; i++) buf[8 + i] = (unsigned char)(dl >> (8 * i));
+        for (int i = 0; i < 4; i++)
+            buf[8 + i] = (unsigned char)(dl >> (8 * i));
     }
     memcpy(buf + pre, dict, dl);
     write_raw(path, buf, pre + dl, data, nbytes);
@@ -32,7 +34,8 @@ static void test_round_trip(void **state) {
     char path[512];
     tmp_path(path, sizeof path, "rt.npy");
     float x[3 * 5];
-    for (int i = 0; i < 15; i++) x[i] = (float)(i * 0.25 - 1.0);
+    for (int i = 0; i < 15; i++)
+        x[i] = (float)(i * 0.25 - 1.0);
     size_t shape[2] = {3, 5};
     wg_error err = {0};
     assert_int_equal(wg_npy_write(path, x, 2, shape, &err), 0);
@@ -76,12 +79,14 @@ static void test_v2_fortran_and_f8(void **state) {
     float fdata[6] = {0, 3, 1, 4, 2, 5};
     write_npy(path, 2, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }\n", fdata, sizeof fdata);
     assert_int_equal(wg_npy_read(path, &a, &err), 0);
-    for (int i = 0; i < 6; i++) assert_true(a.data[i] == (float)i);
+    for (int i = 0; i < 6; i++)
+        assert_true(a.data[i] == (float)i);
     wg_array_free(&a);
     double ddata[4] = {0.5, -1.25, 3e-3, 7.0};
     write_npy(path, 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (4,), }\n", ddata, sizeof ddata);
     assert_int_equal(wg_npy_read(path, &a, &err), 0);
-    for (int i = 0; i < 4; i++) assert_true(a.data[i] == (float)ddata[i]);
+    for (int i = 0; i < 4; i++)
+        assert_true(a.data[i] == (float)ddata[i]);
     wg_array_free(&a);
 }
 
@@ -103,10 +108,10 @@ static void expect_error(const char *name, int major, const char *dict, const vo
 static void test_corrupt_files(void **state) {
     (void)state;
     float d[4] = {0};
-    expect_error("short.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (5,), }\n", d, sizeof d,
-                 WG_EFORMAT, "shape needs");
-    expect_error("long.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }\n", d, sizeof d,
-                 WG_EFORMAT, "shape needs");
+    expect_error("short.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (5,), }\n", d, sizeof d, WG_EFORMAT,
+                 "shape needs");
+    expect_error("long.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }\n", d, sizeof d, WG_EFORMAT,
+                 "shape needs");
     expect_error("int.npy", 1, "{'descr': '<i2', 'fortran_order': False, 'shape': (8,), }\n", d, sizeof d,
                  WG_EUNSUPPORTED, "'<i2'");
     expect_error("big.npy", 1, "{'descr': '>f4', 'fortran_order': False, 'shape': (4,), }\n", d, sizeof d,
@@ -152,8 +157,10 @@ static void test_write_failure_keeps_old_file(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),    cmocka_unit_test(test_reads_what_numpy_wrote),
-        cmocka_unit_test(test_v2_fortran_and_f8), cmocka_unit_test(test_corrupt_files),
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_reads_what_numpy_wrote),
+        cmocka_unit_test(test_v2_fortran_and_f8),
+        cmocka_unit_test(test_corrupt_files),
         cmocka_unit_test(test_write_failure_keeps_old_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

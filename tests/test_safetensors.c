@@ -10,10 +10,12 @@ static const char *make(const char *name, const char *header, size_t data_bytes,
     FILE *fp = fopen(path, "wb");
     uint64_t hlen = hlen_override >= 0 ? (uint64_t)hlen_override : strlen(header);
     unsigned char len8[8];
-    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)(hlen >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        len8[i] = (unsigned char)(hlen >> (8 * i));
     fwrite(len8, 1, 8, fp);
     fwrite(header, 1, strlen(header), fp);
-    for (size_t i = 0; i < data_bytes; i++) fputc((int)(i & 0x3f), fp);
+    for (size_t i = 0; i < data_bytes; i++)
+        fputc((int)(i & 0x3f), fp);
     fclose(fp);
     return path;
 }
@@ -24,8 +26,10 @@ static void expect(const char *path, int code, const char *needle) {
     int rc = wg_st_read(path, &st, &err);
     printf("%s -> %d: %s\n", path, rc, err.message);
     assert_int_equal(rc, code);
-    if (needle) assert_non_null(strstr(err.message, needle));
-    if (!rc) wg_st_close(&st);
+    if (needle)
+        assert_non_null(strstr(err.message, needle));
+    if (!rc)
+        wg_st_close(&st);
 }
 
 static void test_good_file(void **state) {
@@ -77,8 +81,8 @@ static void test_lying_headers(void **state) {
     expect(make("array.st", "[1, 2]", 0, -1), WG_EFORMAT, "not a JSON object");
     expect(make("oob.st", "{\"a\": {\"dtype\": \"F32\", \"shape\": [4], \"data_offsets\": [0, 16]}}", 8, -1),
            WG_EFORMAT, "outside the 8 data bytes");
-    expect(make("rev.st", "{\"a\": {\"dtype\": \"F32\", \"shape\": [0], \"data_offsets\": [8, 4]}}", 8, -1),
-           WG_EFORMAT, "outside");
+    expect(make("rev.st", "{\"a\": {\"dtype\": \"F32\", \"shape\": [0], \"data_offsets\": [8, 4]}}", 8, -1), WG_EFORMAT,
+           "outside");
     expect(make("size.st", "{\"a\": {\"dtype\": \"F32\", \"shape\": [3], \"data_offsets\": [0, 16]}}", 16, -1),
            WG_EFORMAT, "spans 16 bytes but its shape needs 12");
     expect(make("overlap.st",

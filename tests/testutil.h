@@ -26,14 +26,16 @@ static inline double max_abs_diff(const float *a, const float *b, size_t n) {
     double m = 0;
     for (size_t i = 0; i < n; i++) {
         double d = fabs((double)a[i] - (double)b[i]);
-        if (!(d <= m)) m = d; /* NaN propagates */
+        if (!(d <= m))
+            m = d; /* NaN propagates */
     }
     return m;
 }
 
 static inline double max_abs(const float *a, size_t n) {
     double m = 0;
-    for (size_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i]));
+    for (size_t i = 0; i < n; i++)
+        m = fmax(m, fabs((double)a[i]));
     return m;
 }
 
@@ -42,7 +44,8 @@ static inline const char *tmp_dir(void) {
     static char dir[256];
     if (!dir[0]) {
         snprintf(dir, sizeof dir, "/tmp/wgtest.XXXXXX");
-        if (!mkdtemp(dir)) abort();
+        if (!mkdtemp(dir))
+            abort();
     }
     return dir;
 }
@@ -74,7 +77,8 @@ static inline int run_cli(char *output, size_t n, const char *fmt, ...) {
         }
     }
     printf("$ waveglow %s\n%s", args, output ? output : "");
-    if (WIFSIGNALED(status)) return -1;
+    if (WIFSIGNALED(status))
+        return -1;
     return WEXITSTATUS(status);
 }
 

@@ -11,14 +11,18 @@ int main(int argc, char **argv) {
     }
     wg_error err = {0};
     wg_config cfg = wg_config_default();
-    if (argc == 3 && wg_config_load(argv[2], &cfg, &err)) goto fail;
+    if (argc == 3 && wg_config_load(argv[2], &cfg, &err))
+        goto fail;
     wg_audio audio;
-    if (wg_audio_read(argv[1], cfg.sampling_rate, NULL, &audio, &err)) goto fail;
+    if (wg_audio_read(argv[1], cfg.sampling_rate, NULL, &audio, &err))
+        goto fail;
     wg_mel *mel;
-    if (wg_mel_create(&cfg, &mel, &err)) goto fail;
+    if (wg_mel_create(&cfg, &mel, &err))
+        goto fail;
     size_t frames = wg_mel_frames(mel, audio.n_samples), n = frames * (size_t)cfg.n_mel_channels;
     float *spec = malloc(n * sizeof(float));
-    if (!spec || wg_mel_compute(mel, audio.samples, audio.n_samples, spec, &err)) goto fail;
+    if (!spec || wg_mel_compute(mel, audio.samples, audio.n_samples, spec, &err))
+        goto fail;
     float lo = spec[0], hi = spec[0];
     for (size_t i = 0; i < n; i++) {
         lo = spec[i] < lo ? spec[i] : lo;

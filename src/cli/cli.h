@@ -22,8 +22,13 @@ int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(print
 
 /* Exactly one of model_path / config_path may be set; neither means NVIDIA's defaults.
  * With a model path the model is loaded and returned in *model (when model is not NULL). */
-int cli_load_config(const char *cmd, const char *model_path, const char *config_path, wg_config *cfg,
-                    wg_model **model);
+int cli_load_config(const char *cmd, const char *model_path, const char *config_path, wg_config *cfg, wg_model **model);
+/* The libsamplerate converter for reading audio at another rate: "best" (default), "medium",
+ * "fast" or "linear", from the subcommands' --resample option. */
+bool cli_set_resample(const char *cmd, const char *name);
+#define CLI_RESAMPLE_HELP                                                                                              \
+    "      --resample Q    resampling quality for other rates: best (default), medium, fast, linear\n"
+
 /* Reads audio at the config's rate and tells the user (once) about resampling or downmixing. */
 int cli_read_audio(const char *cmd, const char *path, int rate, bool quiet, wg_audio *audio);
 /* Parses a positive integer option value; returns false with a usage message on failure. */
@@ -32,8 +37,7 @@ bool cli_parse_int(const char *cmd, const char *opt, const char *text, long lo, 
 /* A mel for `model`: IN.npy as it is ((n_mel, frames), checked against the model), or computed
  * from an audio file with the model's front end. When `audio` is not NULL and IN is audio, the
  * (resampled) audio is handed back too. */
-int cli_load_mel(const char *cmd, const char *path, const wg_model *model, bool quiet, wg_array *mel,
-                 wg_audio *audio);
+int cli_load_mel(const char *cmd, const char *path, const wg_model *model, bool quiet, wg_array *mel, wg_audio *audio);
 /* .npy: float32 samples exactly; anything else: WAV (PCM16 unless `as_float`), clipping reported. */
 int cli_write_audio(const char *cmd, const char *path, const float *samples, size_t n, int rate, bool as_float,
                     bool quiet);

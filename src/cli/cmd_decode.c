@@ -22,10 +22,15 @@ static const char *help =
     "  -h, --help          this text\n";
 
 int cmd_decode(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'},   {"mel", required_argument, 0, 'M'},  {"output", required_argument, 0, 'o'},
-        {"sigma", required_argument, 0, 's'},   {"float", no_argument, 0, 'F'},      {"threads", required_argument, 0, 't'},
-        {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},       {0, 0, 0, 0}};
+    static const struct option opts[] = {{"model", required_argument, 0, 'm'},
+                                         {"mel", required_argument, 0, 'M'},
+                                         {"output", required_argument, 0, 'o'},
+                                         {"sigma", required_argument, 0, 's'},
+                                         {"float", no_argument, 0, 'F'},
+                                         {"threads", required_argument, 0, 't'},
+                                         {"quiet", no_argument, 0, 'q'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     const char *model_path = NULL, *mel_path = NULL, *out = NULL;
     double sigma = 1.0;
     bool as_float = false, quiet = false;
@@ -37,30 +42,38 @@ int cmd_decode(int argc, char **argv) {
         case 'M': mel_path = optarg; break;
         case 'o': out = optarg; break;
         case 's':
-            if (!cli_parse_float("decode", "--sigma", optarg, 0, 100, &sigma)) return CLI_BAD;
+            if (!cli_parse_float("decode", "--sigma", optarg, 0, 100, &sigma))
+                return CLI_BAD;
             break;
         case 'F': as_float = true; break;
         case 't':
-            if (!cli_parse_int("decode", "--threads", optarg, 0, 4096, &threads)) return CLI_BAD;
+            if (!cli_parse_int("decode", "--threads", optarg, 0, 4096, &threads))
+                return CLI_BAD;
             break;
         case 'q': quiet = true; break;
         case 'h': fputs(help, stdout); return CLI_OK;
         default: return cli_usage("decode", "unknown option");
         }
     }
-    if (optind != argc - 1) return cli_usage("decode", "expected exactly one latent Z.npy");
-    if (!model_path) return cli_usage("decode", "missing --model M");
-    if (!mel_path) return cli_usage("decode", "missing --mel MEL.npy");
-    if (!out) return cli_usage("decode", "missing -o OUT");
+    if (optind != argc - 1)
+        return cli_usage("decode", "expected exactly one latent Z.npy");
+    if (!model_path)
+        return cli_usage("decode", "missing --model M");
+    if (!mel_path)
+        return cli_usage("decode", "missing --mel MEL.npy");
+    if (!out)
+        return cli_usage("decode", "missing -o OUT");
     const char *zpath = argv[optind];
     wg_config cfg;
     wg_model *model = NULL;
     int rc = cli_load_config("decode", model_path, NULL, &cfg, &model);
-    if (rc) return rc;
+    if (rc)
+        return rc;
     wg_array mel = {0}, z = {0};
     float *audio = NULL;
     wg_error err = {0};
-    if ((rc = cli_load_mel("decode", mel_path, model, quiet, &mel, NULL))) goto done;
+    if ((rc = cli_load_mel("decode", mel_path, model, quiet, &mel, NULL)))
+        goto done;
     if (wg_npy_read(zpath, &z, &err)) {
         rc = cli_error("decode", &err);
         goto done;
@@ -69,9 +82,12 @@ int cmd_decode(int argc, char **argv) {
     size_t G = (size_t)cfg.n_group, hop = (size_t)cfg.hop_length, covered = (mel.shape[1] + 3) * hop;
     size_t n = z.ndim == 2 ? z.shape[1] * G : 0;
     if (z.ndim != 2 || z.shape[0] != G || n == 0 || n > covered) {
-        fprintf(stderr, "waveglow decode: %s: z must be (n_group = %zu, steps) with steps * n_group <= %zu, the "
-                "samples %zu mel frames cover; it is (", zpath, G, covered, mel.shape[1]);
-        for (int i = 0; i < z.ndim; i++) fprintf(stderr, i ? ", %zu" : "%zu", z.shape[i]);
+        fprintf(stderr,
+                "waveglow decode: %s: z must be (n_group = %zu, steps) with steps * n_group <= %zu, the "
+                "samples %zu mel frames cover; it is (",
+                zpath, G, covered, mel.shape[1]);
+        for (int i = 0; i < z.ndim; i++)
+            fprintf(stderr, i ? ", %zu" : "%zu", z.shape[i]);
         fprintf(stderr, ")\n");
         rc = CLI_BAD;
         goto done;
@@ -88,9 +104,11 @@ int cmd_decode(int argc, char **argv) {
         rc = CLI_BAD;
         goto done;
     }
-    if ((rc = cli_write_audio("decode", out, audio, n, cfg.sampling_rate, as_float, quiet))) goto done;
-    if (!quiet) printf("%s: %zu samples (%.3f s at %d Hz) -> %s\n", zpath, n, (double)n / cfg.sampling_rate,
-                       cfg.sampling_rate, out);
+    if ((rc = cli_write_audio("decode", out, audio, n, cfg.sampling_rate, as_float, quiet)))
+        goto done;
+    if (!quiet)
+        printf("%s: %zu samples (%.3f s at %d Hz) -> %s\n", zpath, n, (double)n / cfg.sampling_rate, cfg.sampling_rate,
+               out);
 done:
     free(audio);
     wg_array_free(&mel);

@@ -17,15 +17,13 @@ static const char *help =
     "  -o, --output Z.npy  where to write z\n"
     "      --json          print the likelihood as JSON on stdout\n"
     "  -t, --threads N     threads (default: all cores)\n"
-    "  -q, --quiet         no progress or notes\n"
-    "  -h, --help          this text\n";
-
+    "  -q, --quiet         no progress or notes\n" CLI_RESAMPLE_HELP "  -h, --help          this text\n";
 
 void cli_print_likelihood(const char *name, const wg_likelihood *lk) {
     printf("%s: %zu samples, log p(x) = %.3f nats = %.5f nats/sample = %.4f bits per 16-bit sample\n", name,
            lk->n_samples, lk->log_likelihood, lk->nats_per_sample, lk->bits_per_sample16);
-    printf("  sum z^2 = %.6g (sigma %g), sum log_s = %.6g, sum log|det W| = %.6g, WaveGlowLoss = %.6g\n",
-           lk->sum_z2, lk->sigma, lk->log_s_total, lk->log_det_w_total, lk->loss);
+    printf("  sum z^2 = %.6g (sigma %g), sum log_s = %.6g, sum log|det W| = %.6g, WaveGlowLoss = %.6g\n", lk->sum_z2,
+           lk->sigma, lk->log_s_total, lk->log_det_w_total, lk->loss);
 }
 
 void *cli_likelihood_json(const char *name, const wg_likelihood *lk) {
@@ -44,10 +42,15 @@ void *cli_likelihood_json(const char *name, const wg_likelihood *lk) {
 }
 
 int cmd_encode(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'}, {"mel", required_argument, 0, 'M'}, {"output", required_argument, 0, 'o'},
-        {"json", no_argument, 0, 'j'},        {"threads", required_argument, 0, 't'}, {"quiet", no_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"model", required_argument, 0, 'm'},
+                                         {"mel", required_argument, 0, 'M'},
+                                         {"output", required_argument, 0, 'o'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {"threads", required_argument, 0, 't'},
+                                         {"quiet", no_argument, 0, 'q'},
+                                         {"resample", required_argument, 0, 'R'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     const char *model_path = NULL, *mel_path = NULL, *out = NULL;
     bool json = false, quiet = false;
     long threads = 0;
@@ -59,29 +62,41 @@ int cmd_encode(int argc, char **argv) {
         case 'o': out = optarg; break;
         case 'j': json = true; break;
         case 't':
-            if (!cli_parse_int("encode", "--threads", optarg, 0, 4096, &threads)) return CLI_BAD;
+            if (!cli_parse_int("encode", "--threads", optarg, 0, 4096, &threads))
+                return CLI_BAD;
             break;
         case 'q': quiet = true; break;
+        case 'R':
+            if (!cli_set_resample("encode", optarg))
+                return CLI_BAD;
+            break;
         case 'h': fputs(help, stdout); return CLI_OK;
         default: return cli_usage("encode", "unknown option");
         }
     }
-    if (optind != argc - 1) return cli_usage("encode", "expected exactly one input audio file");
-    if (!model_path) return cli_usage("encode", "missing --model M");
-    if (!out) return cli_usage("encode", "missing -o Z.npy");
+    if (optind != argc - 1)
+        return cli_usage("encode", "expected exactly one input audio file");
+    if (!model_path)
+        return cli_usage("encode", "missing --model M");
+    if (!out)
+        return cli_usage("encode", "missing -o Z.npy");
     const char *in = argv[optind];
-    if (cli_has_suffix(in, ".npy")) return cli_usage("encode", "%s: encode takes audio (give a mel with --mel)", in);
+    if (cli_has_suffix(in, ".npy"))
+        return cli_usage("encode", "%s: encode takes audio (give a mel with --mel)", in);
     wg_config cfg;
     wg_model *model = NULL;
     int rc = cli_load_config("encode", model_path, NULL, &cfg, &model);
-    if (rc) return rc;
+    if (rc)
+        return rc;
     wg_audio audio = {0};
     wg_array mel = {0};
     float *z = NULL;
     wg_error err = {0};
     if (mel_path) {
-        if ((rc = cli_read_audio("encode", in, cfg.sampling_rate, quiet || json, &audio))) goto done;
-        if ((rc = cli_load_mel("encode", mel_path, model, quiet || json, &mel, NULL))) goto done;
+        if ((rc = cli_read_audio("encode", in, cfg.sampling_rate, quiet || json, &audio)))
+            goto done;
+        if ((rc = cli_load_mel("encode", mel_path, model, quiet || json, &mel, NULL)))
+            goto done;
     } else if ((rc = cli_load_mel("encode", in, model, quiet || json, &mel, &audio))) {
         goto done;
     }
@@ -92,8 +107,9 @@ int cmd_encode(int argc, char **argv) {
         goto done;
     }
     if (n != audio.n_samples && !quiet && !json)
-        fprintf(stderr, "waveglow encode: %s: dropped the last %zu samples (length must be a multiple of n_group %zu)\n",
-                in, audio.n_samples - n, G);
+        fprintf(stderr,
+                "waveglow encode: %s: dropped the last %zu samples (length must be a multiple of n_group %zu)\n", in,
+                audio.n_samples - n, G);
     z = malloc(n * sizeof(float));
     if (!z) {
         fprintf(stderr, "waveglow encode: out of memory\n");
@@ -121,7 +137,8 @@ int cmd_encode(int argc, char **argv) {
         cJSON_Delete(o);
     } else {
         cli_print_likelihood(in, &lk);
-        if (!quiet) printf("  z (%zu, %zu) -> %s\n", shape[0], shape[1], out);
+        if (!quiet)
+            printf("  z (%zu, %zu) -> %s\n", shape[0], shape[1], out);
     }
 done:
     free(z);

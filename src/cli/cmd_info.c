@@ -13,8 +13,10 @@ static const char *help =
     "  -h, --help             this text\n";
 
 int cmd_info(int argc, char **argv) {
-    static const struct option opts[] = {{"model", required_argument, 0, 'm'}, {"config", required_argument, 0, 'c'},
-                                         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    static const struct option opts[] = {{"model", required_argument, 0, 'm'},
+                                         {"config", required_argument, 0, 'c'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     const char *model_path = NULL, *config_path = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "m:c:h", opts, NULL)) != -1) {
@@ -25,11 +27,14 @@ int cmd_info(int argc, char **argv) {
         default: return cli_usage("info", "unknown option");
         }
     }
-    if (optind != argc) return cli_usage("info", "unexpected argument \"%s\"", argv[optind]);
-    if (!model_path && !config_path) return cli_usage("info", "give --model M or --config C.json");
+    if (optind != argc)
+        return cli_usage("info", "unexpected argument \"%s\"", argv[optind]);
+    if (!model_path && !config_path)
+        return cli_usage("info", "give --model M or --config C.json");
     wg_config cfg;
     int rc = cli_load_config("info", model_path, config_path, &cfg, NULL);
-    if (rc) return rc;
+    if (rc)
+        return rc;
     wg_model_info info = wg_config_info(&cfg);
     printf("%s\n", model_path ? model_path : config_path);
     printf("  data:      %d Hz, filter_length %d, hop_length %d, win_length %d, mel %g-%g Hz, segment %d\n",

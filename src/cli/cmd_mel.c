@@ -15,13 +15,16 @@ static const char *help =
     "  -m, --model M          take the data parameters from a model file\n"
     "  -c, --config C.json    ... or from an NVIDIA-layout config.json\n"
     "                         (neither: NVIDIA's defaults, 22050 Hz, 80 mels)\n"
-    "  -q, --quiet            print nothing but errors\n"
-    "  -h, --help             this text\n";
+    "  -q, --quiet            print nothing but errors\n" CLI_RESAMPLE_HELP "  -h, --help             this text\n";
 
 int cmd_mel(int argc, char **argv) {
-    static const struct option opts[] = {{"output", required_argument, 0, 'o'}, {"model", required_argument, 0, 'm'},
-                                         {"config", required_argument, 0, 'c'}, {"quiet", no_argument, 0, 'q'},
-                                         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+    static const struct option opts[] = {{"output", required_argument, 0, 'o'},
+                                         {"model", required_argument, 0, 'm'},
+                                         {"config", required_argument, 0, 'c'},
+                                         {"quiet", no_argument, 0, 'q'},
+                                         {"resample", required_argument, 0, 'R'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     const char *out = NULL, *model_path = NULL, *config_path = NULL;
     bool quiet = false;
     int c;
@@ -31,18 +34,26 @@ int cmd_mel(int argc, char **argv) {
         case 'm': model_path = optarg; break;
         case 'c': config_path = optarg; break;
         case 'q': quiet = true; break;
+        case 'R':
+            if (!cli_set_resample("mel", optarg))
+                return CLI_BAD;
+            break;
         case 'h': fputs(help, stdout); return CLI_OK;
         default: return cli_usage("mel", "unknown option");
         }
     }
-    if (optind != argc - 1) return cli_usage("mel", "expected exactly one input file");
-    if (!out) return cli_usage("mel", "missing -o OUT.npy");
+    if (optind != argc - 1)
+        return cli_usage("mel", "expected exactly one input file");
+    if (!out)
+        return cli_usage("mel", "missing -o OUT.npy");
     const char *in = argv[optind];
     wg_config cfg;
     int rc = cli_load_config("mel", model_path, config_path, &cfg, NULL);
-    if (rc) return rc;
+    if (rc)
+        return rc;
     wg_audio audio;
-    if ((rc = cli_read_audio("mel", in, cfg.sampling_rate, quiet, &audio))) return rc;
+    if ((rc = cli_read_audio("mel", in, cfg.sampling_rate, quiet, &audio)))
+        return rc;
     wg_error err = {0};
     wg_mel *mel = NULL;
     float *spec = NULL;

@@ -7,7 +7,6 @@
 
 #include "cli.h"
 
-
 static const char *help =
     "usage: waveglow score --model M FILE... [--json] [--threads N] [--quiet]\n\n"
     "The exact log-likelihood of each audio file under the model (its own mel as conditioning), in\n"
@@ -17,13 +16,16 @@ static const char *help =
     "  -m, --model M       model file (.safetensors)\n"
     "      --json          one JSON document on stdout\n"
     "  -t, --threads N     threads (default: all cores)\n"
-    "  -q, --quiet         only the results\n"
-    "  -h, --help          this text\n";
+    "  -q, --quiet         only the results\n" CLI_RESAMPLE_HELP "  -h, --help          this text\n";
 
 int cmd_score(int argc, char **argv) {
-    static const struct option opts[] = {{"model", required_argument, 0, 'm'}, {"json", no_argument, 0, 'j'},
-                                         {"threads", required_argument, 0, 't'}, {"quiet", no_argument, 0, 'q'},
-                                         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+    static const struct option opts[] = {{"model", required_argument, 0, 'm'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {"threads", required_argument, 0, 't'},
+                                         {"quiet", no_argument, 0, 'q'},
+                                         {"resample", required_argument, 0, 'R'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     const char *model_path = NULL;
     bool json = false, quiet = false;
     long threads = 0;
@@ -33,19 +35,27 @@ int cmd_score(int argc, char **argv) {
         case 'm': model_path = optarg; break;
         case 'j': json = true; break;
         case 't':
-            if (!cli_parse_int("score", "--threads", optarg, 0, 4096, &threads)) return CLI_BAD;
+            if (!cli_parse_int("score", "--threads", optarg, 0, 4096, &threads))
+                return CLI_BAD;
             break;
         case 'q': quiet = true; break;
+        case 'R':
+            if (!cli_set_resample("score", optarg))
+                return CLI_BAD;
+            break;
         case 'h': fputs(help, stdout); return CLI_OK;
         default: return cli_usage("score", "unknown option");
         }
     }
-    if (optind >= argc) return cli_usage("score", "expected one or more audio files");
-    if (!model_path) return cli_usage("score", "missing --model M");
+    if (optind >= argc)
+        return cli_usage("score", "expected one or more audio files");
+    if (!model_path)
+        return cli_usage("score", "missing --model M");
     wg_config cfg;
     wg_model *model = NULL;
     int rc = cli_load_config("score", model_path, NULL, &cfg, &model);
-    if (rc) return rc;
+    if (rc)
+        return rc;
     cJSON *root = cJSON_CreateObject(), *files = cJSON_AddArrayToObject(root, "files");
     double total_ll = 0;
     size_t total_n = 0, n_failed = 0;

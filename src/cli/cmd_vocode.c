@@ -20,15 +20,20 @@ static const char *help =
     "  -d, --denoise K     subtract K times the model's bias spectrum (NVIDIA's denoiser; try 0.01-0.1)\n"
     "      --float         write a float32 WAV\n"
     "  -t, --threads N     threads (default: all cores)\n"
-    "  -q, --quiet         no progress or notes\n"
-    "  -h, --help          this text\n";
+    "  -q, --quiet         no progress or notes\n" CLI_RESAMPLE_HELP "  -h, --help          this text\n";
 
 int cmd_vocode(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'}, {"output", required_argument, 0, 'o'}, {"sigma", required_argument, 0, 's'},
-        {"seed", required_argument, 0, 'S'},  {"denoise", required_argument, 0, 'd'}, {"float", no_argument, 0, 'F'},
-        {"threads", required_argument, 0, 't'}, {"quiet", no_argument, 0, 'q'},      {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"model", required_argument, 0, 'm'},
+                                         {"output", required_argument, 0, 'o'},
+                                         {"sigma", required_argument, 0, 's'},
+                                         {"seed", required_argument, 0, 'S'},
+                                         {"denoise", required_argument, 0, 'd'},
+                                         {"float", no_argument, 0, 'F'},
+                                         {"threads", required_argument, 0, 't'},
+                                         {"quiet", no_argument, 0, 'q'},
+                                         {"resample", required_argument, 0, 'R'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     const char *model_path = NULL, *out = NULL;
     double sigma = 0.6, denoise = 0;
     long seed = 0, threads = 0;
@@ -39,36 +44,49 @@ int cmd_vocode(int argc, char **argv) {
         case 'm': model_path = optarg; break;
         case 'o': out = optarg; break;
         case 's':
-            if (!cli_parse_float("vocode", "--sigma", optarg, 0, 100, &sigma)) return CLI_BAD;
+            if (!cli_parse_float("vocode", "--sigma", optarg, 0, 100, &sigma))
+                return CLI_BAD;
             break;
         case 'S':
-            if (!cli_parse_int("vocode", "--seed", optarg, 0, 0x7fffffffffffffffL, &seed)) return CLI_BAD;
+            if (!cli_parse_int("vocode", "--seed", optarg, 0, 0x7fffffffffffffffL, &seed))
+                return CLI_BAD;
             break;
         case 'd':
-            if (!cli_parse_float("vocode", "--denoise", optarg, 0, 100, &denoise)) return CLI_BAD;
+            if (!cli_parse_float("vocode", "--denoise", optarg, 0, 100, &denoise))
+                return CLI_BAD;
             break;
         case 'F': as_float = true; break;
         case 't':
-            if (!cli_parse_int("vocode", "--threads", optarg, 0, 4096, &threads)) return CLI_BAD;
+            if (!cli_parse_int("vocode", "--threads", optarg, 0, 4096, &threads))
+                return CLI_BAD;
             break;
         case 'q': quiet = true; break;
+        case 'R':
+            if (!cli_set_resample("vocode", optarg))
+                return CLI_BAD;
+            break;
         case 'h': fputs(help, stdout); return CLI_OK;
         default: return cli_usage("vocode", "unknown option");
         }
     }
-    if (optind != argc - 1) return cli_usage("vocode", "expected exactly one input (audio or mel .npy)");
-    if (!model_path) return cli_usage("vocode", "missing --model M");
-    if (!out) return cli_usage("vocode", "missing -o OUT");
+    if (optind != argc - 1)
+        return cli_usage("vocode", "expected exactly one input (audio or mel .npy)");
+    if (!model_path)
+        return cli_usage("vocode", "missing --model M");
+    if (!out)
+        return cli_usage("vocode", "missing -o OUT");
     const char *in = argv[optind];
     wg_config cfg;
     wg_model *model = NULL;
     int rc = cli_load_config("vocode", model_path, NULL, &cfg, &model);
-    if (rc) return rc;
+    if (rc)
+        return rc;
     wg_array mel = {0};
     float *audio = NULL;
     wg_denoiser *dn = NULL;
     wg_error err = {0};
-    if ((rc = cli_load_mel("vocode", in, model, quiet, &mel, NULL))) goto done;
+    if ((rc = cli_load_mel("vocode", in, model, quiet, &mel, NULL)))
+        goto done;
     size_t n = wg_synth_samples(model, mel.shape[1]);
     audio = malloc((n ? n : 1) * sizeof(float));
     if (!audio) {
@@ -80,14 +98,15 @@ int cmd_vocode(int argc, char **argv) {
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (wg_synthesize(model, mel.data, mel.shape[1], (float)sigma, (uint64_t)seed, audio, &p, &err) ||
-        (denoise > 0 && (wg_denoiser_create(model, &p, &dn, &err) ||
-                         wg_denoiser_apply(dn, audio, n, (float)denoise, audio, &err)))) {
+        (denoise > 0 &&
+         (wg_denoiser_create(model, &p, &dn, &err) || wg_denoiser_apply(dn, audio, n, (float)denoise, audio, &err)))) {
         fprintf(stderr, "waveglow vocode: %s: %s\n", in, err.message);
         rc = CLI_BAD;
         goto done;
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    if ((rc = cli_write_audio("vocode", out, audio, n, cfg.sampling_rate, as_float, quiet))) goto done;
+    if ((rc = cli_write_audio("vocode", out, audio, n, cfg.sampling_rate, as_float, quiet)))
+        goto done;
     if (!quiet) {
         double secs = (t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec), dur = (double)n / cfg.sampling_rate;
         printf("%s: %zu mel frames -> %.3f s of audio at %d Hz in %.3f s (%.1fx real time) -> %s\n", in, mel.shape[1],

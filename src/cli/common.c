@@ -27,11 +27,14 @@ int cli_usage(const char *cmd, const char *fmt, ...) {
 int cli_load_config(const char *cmd, const char *model_path, const char *config_path, wg_config *cfg,
                     wg_model **model) {
     wg_error err = {0};
-    if (model) *model = NULL;
-    if (model_path && config_path) return cli_usage(cmd, "give --model or --config, not both");
+    if (model)
+        *model = NULL;
+    if (model_path && config_path)
+        return cli_usage(cmd, "give --model or --config, not both");
     if (model_path) {
         wg_model *m = NULL;
-        if (wg_model_load(model_path, &m, &err)) return cli_error(cmd, &err);
+        if (wg_model_load(model_path, &m, &err))
+            return cli_error(cmd, &err);
         *cfg = *wg_model_config(m);
         if (model)
             *model = m;
@@ -40,16 +43,35 @@ int cli_load_config(const char *cmd, const char *model_path, const char *config_
         return 0;
     }
     if (config_path) {
-        if (wg_config_load(config_path, cfg, &err)) return cli_error(cmd, &err);
+        if (wg_config_load(config_path, cfg, &err))
+            return cli_error(cmd, &err);
         return 0;
     }
     *cfg = wg_config_default();
     return 0;
 }
 
+/* The one option the program keeps outside a subcommand's locals: every audio read of the run
+ * uses it. */
+static wg_audio_read_params read_params = {.quality = WG_RESAMPLE_BEST};
+
+bool cli_set_resample(const char *cmd, const char *name) {
+    static const char *names[] = {"best", "medium", "fast", "linear"};
+    static const wg_resample_quality q[] = {WG_RESAMPLE_BEST, WG_RESAMPLE_MEDIUM, WG_RESAMPLE_FASTEST,
+                                            WG_RESAMPLE_LINEAR};
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(name, names[i])) {
+            read_params.quality = q[i];
+            return true;
+        }
+    cli_usage(cmd, "--resample expects best, medium, fast or linear, got \"%s\"", name);
+    return false;
+}
+
 int cli_read_audio(const char *cmd, const char *path, int rate, bool quiet, wg_audio *audio) {
     wg_error err = {0};
-    if (wg_audio_read(path, rate, NULL, audio, &err)) return cli_error(cmd, &err);
+    if (wg_audio_read(path, rate, &read_params, audio, &err))
+        return cli_error(cmd, &err);
     if (!quiet && audio->source_channels > 1)
         fprintf(stderr, "waveglow %s: %s: downmixed %d channels to mono\n", cmd, path, audio->source_channels);
     if (!quiet && audio->source_rate != audio->sample_rate)
@@ -87,14 +109,15 @@ bool cli_has_suffix(const char *path, const char *suffix) {
     return n >= m && strcasecmp(path + n - m, suffix) == 0;
 }
 
-int cli_load_mel(const char *cmd, const char *path, const wg_model *model, bool quiet, wg_array *mel,
-                 wg_audio *audio) {
+int cli_load_mel(const char *cmd, const char *path, const wg_model *model, bool quiet, wg_array *mel, wg_audio *audio) {
     const wg_config *cfg = wg_model_config(model);
     wg_error err = {0};
     memset(mel, 0, sizeof *mel);
-    if (audio) memset(audio, 0, sizeof *audio);
+    if (audio)
+        memset(audio, 0, sizeof *audio);
     if (cli_has_suffix(path, ".npy")) {
-        if (wg_npy_read(path, mel, &err)) return cli_error(cmd, &err);
+        if (wg_npy_read(path, mel, &err))
+            return cli_error(cmd, &err);
         if (mel->ndim == 3 && mel->shape[0] == 1) { /* (1, n_mel, frames), as batched TTS output */
             mel->ndim = 2;
             mel->shape[0] = mel->shape[1];
@@ -102,8 +125,10 @@ int cli_load_mel(const char *cmd, const char *path, const wg_model *model, bool 
         }
         if (mel->ndim != 2 || mel->shape[0] != (size_t)cfg->n_mel_channels || mel->shape[1] == 0) {
             fprintf(stderr, "waveglow %s: %s: a mel must be (n_mel = %d, frames), this one is %s(", cmd, path,
-                    cfg->n_mel_channels, mel->ndim == 2 && mel->shape[1] == (size_t)cfg->n_mel_channels ? "transposed? " : "");
-            for (int i = 0; i < mel->ndim; i++) fprintf(stderr, i ? ", %zu" : "%zu", mel->shape[i]);
+                    cfg->n_mel_channels,
+                    mel->ndim == 2 && mel->shape[1] == (size_t)cfg->n_mel_channels ? "transposed? " : "");
+            for (int i = 0; i < mel->ndim; i++)
+                fprintf(stderr, i ? ", %zu" : "%zu", mel->shape[i]);
             fprintf(stderr, ")\n");
             wg_array_free(mel);
             return CLI_BAD;
@@ -112,7 +137,8 @@ int cli_load_mel(const char *cmd, const char *path, const wg_model *model, bool 
     }
     wg_audio a;
     int rc = cli_read_audio(cmd, path, cfg->sampling_rate, quiet, &a);
-    if (rc) return rc;
+    if (rc)
+        return rc;
     wg_mel *fe = NULL;
     if (wg_mel_create(cfg, &fe, &err)) {
         wg_audio_free(&a);
@@ -149,7 +175,8 @@ int cli_write_audio(const char *cmd, const char *path, const float *samples, siz
     wg_error err = {0};
     if (cli_has_suffix(path, ".npy")) {
         size_t shape[1] = {n};
-        if (wg_npy_write(path, samples, 1, shape, &err)) return cli_error(cmd, &err);
+        if (wg_npy_write(path, samples, 1, shape, &err))
+            return cli_error(cmd, &err);
         return 0;
     }
     size_t clipped = 0;
@@ -163,9 +190,11 @@ int cli_write_audio(const char *cmd, const char *path, const float *samples, siz
 
 void cli_progress(size_t done, size_t total, void *user_data) {
     const char *cmd = user_data;
-    if (!isatty(STDERR_FILENO) || total == 0) return;
+    if (!isatty(STDERR_FILENO) || total == 0)
+        return;
     fprintf(stderr, "\rwaveglow %s: %5.1f%%", cmd, 100.0 * done / total);
-    if (done >= total) fprintf(stderr, "\r\033[K");
+    if (done >= total)
+        fprintf(stderr, "\r\033[K");
     fflush(stderr);
 }
 

@@ -20,7 +20,8 @@ static void usage(FILE *fp) {
             "waveglow %s — a WaveGlow flow vocoder for the CPU\n\n"
             "usage: waveglow COMMAND [OPTIONS]   (waveglow COMMAND --help for each)\n\ncommands:\n",
             WG_VERSION_STRING);
-    for (int i = 0; i < n_commands; i++) fprintf(fp, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    for (int i = 0; i < n_commands; i++)
+        fprintf(fp, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(fp, "\nexit codes: 0 success, 1 a check failed, 2 bad usage or input\n");
 }
 
@@ -40,7 +41,8 @@ int main(int argc, char **argv) {
         return CLI_OK;
     }
     for (int i = 0; i < n_commands; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "waveglow: unknown command \"%s\"\n\n", argv[1]);
     usage(stderr);
     return CLI_BAD;
