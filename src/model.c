@@ -134,6 +134,40 @@ done:
     return rc;
 }
 
+void wg_bind_views(const wg_config *cfg, const wg_param_table *t, float *base, wg_flow_view *views, float **lists,
+                   float **upsample_w, float **upsample_b) {
+    int L = cfg->wn_n_layers;
+    for (int k = 0; k < cfg->n_flows; k++) {
+        wg_flow_view *v = &views[k];
+        v->n_rem = wg_flow_channels(cfg, k);
+        v->n_half = v->n_rem / 2;
+        v->in_w = lists, lists += L;
+        v->in_b = lists, lists += L;
+        v->rs_w = lists, lists += L;
+        v->rs_b = lists, lists += L;
+    }
+    for (int i = 0; i < t->n; i++) {
+        const wg_param *p = &t->p[i];
+        float *w = base + p->offset;
+        wg_flow_view *v = p->flow >= 0 ? &views[p->flow] : NULL;
+        switch (p->role) {
+        case WG_P_UPSAMPLE_W: *upsample_w = w; break;
+        case WG_P_UPSAMPLE_B: *upsample_b = w; break;
+        case WG_P_CONVINV_W: v->convinv_w = w; break;
+        case WG_P_START_W: v->start_w = w; break;
+        case WG_P_START_B: v->start_b = w; break;
+        case WG_P_IN_W: v->in_w[p->layer] = w; break;
+        case WG_P_IN_B: v->in_b[p->layer] = w; break;
+        case WG_P_RES_SKIP_W: v->rs_w[p->layer] = w; break;
+        case WG_P_RES_SKIP_B: v->rs_b[p->layer] = w; break;
+        case WG_P_COND_W: v->cond_w = w; break;
+        case WG_P_COND_B: v->cond_b = w; break;
+        case WG_P_END_W: v->end_w = w; break;
+        case WG_P_END_B: v->end_b = w; break;
+        }
+    }
+}
+
 int wg_model_from_params(const wg_config *cfg, float *params, const char *source, wg_model **out, wg_error *err) {
     *out = NULL;
     wg_model *m = calloc(1, sizeof *m);
@@ -171,45 +205,33 @@ int wg_model_from_params(const wg_config *cfg, float *params, const char *source
         wg_model_free(m);
         return wg_fail(err, WG_ENOMEM, "%s: out of memory", source);
     }
-    const float **ptrs = m->derived;
+    float **ptrs = m->derived;
     float *fl = (float *)(ptrs + n_ptr);
+    wg_bind_views(cfg, &m->table, params, m->flows, ptrs, &m->upsample_w, &m->upsample_b);
     for (int k = 0; k < F; k++) {
         wg_flow_view *v = &m->flows[k];
-        v->n_rem = wg_flow_channels(cfg, k);
-        v->n_half = v->n_rem / 2;
-        v->in_w = ptrs, ptrs += L;
-        v->in_b = ptrs, ptrs += L;
-        v->rs_w = ptrs, ptrs += L;
-        v->rs_b = ptrs, ptrs += L;
         v->convinv_inv = fl, fl += (size_t)v->n_rem * v->n_rem;
         v->in_w_taps = fl, fl += (size_t)L * K * 2 * C * C;
     }
-    for (int i = 0; i < m->table.n; i++) {
-        const wg_param *p = &m->table.p[i];
-        const float *w = params + p->offset;
-        wg_flow_view *v = p->flow >= 0 ? &m->flows[p->flow] : NULL;
-        switch (p->role) {
-        case WG_P_UPSAMPLE_W: m->upsample_w = w; break;
-        case WG_P_UPSAMPLE_B: m->upsample_b = w; break;
-        case WG_P_CONVINV_W: v->convinv_w = w; break;
-        case WG_P_START_W: v->start_w = w; break;
-        case WG_P_START_B: v->start_b = w; break;
-        case WG_P_IN_W: v->in_w[p->layer] = w; break;
-        case WG_P_IN_B: v->in_b[p->layer] = w; break;
-        case WG_P_RES_SKIP_W: v->rs_w[p->layer] = w; break;
-        case WG_P_RES_SKIP_B: v->rs_b[p->layer] = w; break;
-        case WG_P_COND_W: v->cond_w = w; break;
-        case WG_P_COND_B: v->cond_b = w; break;
-        case WG_P_END_W: v->end_w = w; break;
-        case WG_P_END_B: v->end_b = w; break;
-        }
+    if (wg_model_refresh(m)) {
+        int k = 0;
+        while (k < F && m->flows[k].log_det_w == m->flows[k].log_det_w) k++; /* the flow that failed is NaN */
+        wg_model_free(m);
+        return wg_fail(err, WG_ECONFIG, "%s: convinv.%d.conv.weight is singular, so the flow is not invertible",
+                       source, k);
     }
-    for (int k = 0; k < F; k++) {
+    *out = m;
+    return 0;
+}
+
+int wg_model_refresh(wg_model *m) {
+    const wg_config *cfg = &m->cfg;
+    int L = cfg->wn_n_layers, C = cfg->wn_n_channels, K = cfg->wn_kernel_size;
+    for (int k = 0; k < cfg->n_flows; k++) {
         wg_flow_view *v = &m->flows[k];
         if (wg_invert_matrix(v->convinv_w, v->n_rem, v->convinv_inv, &v->log_det_w)) {
-            wg_model_free(m);
-            return wg_fail(err, WG_ECONFIG, "%s: convinv.%d.conv.weight is singular, so the flow is not invertible",
-                           source, k);
+            v->log_det_w = NAN;
+            return -1;
         }
         /* (2C, C, K) → [K](2C, C) so that tap j is a plain matrix for sgemm. */
         for (int l = 0; l < L; l++)
@@ -219,7 +241,6 @@ int wg_model_from_params(const wg_config *cfg, float *params, const char *source
                         v->in_w_taps[(((size_t)l * K + j) * 2 * C + o) * C + i] =
                             v->in_w[l][((size_t)o * C + i) * K + j];
     }
-    *out = m;
     return 0;
 }
 

@@ -7,21 +7,22 @@
 #include "params.h"
 #include "waveglow.h"
 
-/* Views of one flow's tensors inside the flat buffer; shapes in comments are row-major. */
+/* Views of one flow's tensors inside a flat buffer in the params.h layout (the parameters, or
+ * their gradients during training); shapes in comments are row-major. */
 typedef struct wg_flow_view {
     int n_rem, n_half;      /* channels entering the flow, and half of them */
-    const float *convinv_w; /* (n_rem, n_rem) */
-    const float *start_w;   /* (C, n_half) */
-    const float *start_b;   /* (C) */
-    const float **in_w;     /* [L] (2C, C, K) as PyTorch stores it */
-    const float **in_b;     /* [L] (2C) */
-    const float **rs_w;     /* [L] (2C, C); last layer (C, C) */
-    const float **rs_b;     /* [L] */
-    const float *cond_w;    /* (2CL, n_mel·n_group) */
-    const float *cond_b;    /* (2CL) */
-    const float *end_w;     /* (2·n_half, C) */
-    const float *end_b;     /* (2·n_half) */
-    /* derived at load */
+    float *convinv_w;     /* (n_rem, n_rem) */
+    float *start_w;   /* (C, n_half) */
+    float *start_b;   /* (C) */
+    float **in_w;     /* [L] (2C, C, K) as PyTorch stores it */
+    float **in_b;     /* [L] (2C) */
+    float **rs_w;     /* [L] (2C, C); last layer (C, C) */
+    float **rs_b;     /* [L] */
+    float *cond_w;    /* (2CL, n_mel·n_group) */
+    float *cond_b;    /* (2CL) */
+    float *end_w;     /* (2·n_half, C) */
+    float *end_b;     /* (2·n_half) */
+    /* derived at load (model views only) */
     float *convinv_inv; /* (n_rem, n_rem): W⁻¹, computed in float64 */
     double log_det_w;   /* log|det W| */
     float *in_w_taps;   /* [L][K] (2C, C): tap-major copies for GEMMs on shifted views */
@@ -33,11 +34,20 @@ struct wg_model {
     float *params; /* table.total floats */
     wg_flow_view *flows;
     void *derived; /* one allocation for every derived array and pointer list */
-    const float *upsample_w, *upsample_b;
+    float *upsample_w, *upsample_b;
 };
+
+/* Points views[0 .. n_flows) and the upsampler at the tensors of `base`, a flat buffer in the
+ * table's layout. `lists` provides 4·L pointer slots per flow for the per-layer arrays. */
+void wg_bind_views(const wg_config *cfg, const wg_param_table *t, float *base, wg_flow_view *views, float **lists,
+                   float **upsample_w, float **upsample_b);
 
 /* Builds a model around a flat parameter buffer (taken over by the model): views and the
  * derived arrays. Fails on a singular 1×1 conv or non-finite weights. `source` names errors. */
 int wg_model_from_params(const wg_config *cfg, float *params, const char *source, wg_model **out, wg_error *err);
+
+/* Recomputes what is derived from the parameters (W⁻¹, log|det W|, per-tap weights) after they
+ * changed, as in training. Returns -1 when a 1×1 conv is singular (its log_det_w is then NaN). */
+int wg_model_refresh(wg_model *m);
 
 #endif

@@ -42,3 +42,34 @@ void wg_upsample_cond(const wg_model *m, const float *mel, size_t n_frames, size
         }
     }
 }
+
+void wg_upsample_backward(const wg_model *m, const float *mel, size_t n_frames, size_t n_steps, const float *dcond,
+                          float *g_w, float *g_b, float *scratch) {
+    const wg_config *c = &m->cfg;
+    size_t M = (size_t)c->n_mel_channels, G = (size_t)c->n_group, hop = (size_t)c->hop_length, K = 4 * hop;
+    size_t S = n_steps * G;
+    for (size_t mm = 0; mm < M; mm++) {
+        double acc = 0;
+        for (size_t t = 0; t < G * n_steps; t++) acc += dcond[mm * G * n_steps + t];
+        g_b[mm] += (float)acc;
+    }
+    size_t f_hi = (S - 1) / hop + 1;
+    if (f_hi > n_frames) f_hi = n_frames;
+    for (size_t f0 = 0; f0 < f_hi; f0 += FRAME_BLOCK) {
+        size_t nb = f_hi - f0 < FRAME_BLOCK ? f_hi - f0 : FRAME_BLOCK;
+        /* Dy (nb, M·K): row f holds dL/d up[o][f·hop + k], zero past the cut */
+        for (size_t fi = 0; fi < nb; fi++) {
+            size_t base = (f0 + fi) * hop;
+            for (size_t mm = 0; mm < M; mm++) {
+                float *row = scratch + fi * M * K + mm * K;
+                const float *rows = dcond + mm * G * n_steps;
+                for (size_t k = 0; k < K; k++) {
+                    size_t s = base + k;
+                    row[k] = s < S ? rows[(s % G) * n_steps + s / G] : 0.0f;
+                }
+            }
+        }
+        /* dW (M_in, M·K) += mel[:, f0 : f0+nb] · Dy */
+        wg_gemm(M, M * K, nb, mel + f0, n_frames, scratch, M * K, 1.0f, g_w, M * K);
+    }
+}

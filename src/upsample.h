@@ -17,4 +17,9 @@ size_t wg_upsample_scratch(const wg_config *cfg);
 void wg_upsample_cond(const wg_model *m, const float *mel, size_t n_frames, size_t step0, size_t n_steps, float *cond,
                       float *scratch);
 
+/* The backward of wg_upsample_cond over steps [0, n_steps): given dcond = dL/d cond (same
+ * layout), adds dL/dW into g_w (n_mel, n_mel, 4·hop) and dL/db into g_b. */
+void wg_upsample_backward(const wg_model *m, const float *mel, size_t n_frames, size_t n_steps, const float *dcond,
+                          float *g_w, float *g_b, float *scratch);
+
 #endif

@@ -1,6 +1,8 @@
 /* wavenet.c — see wavenet.h. */
 #include "wavenet.h"
 
+#include <cblas.h>
+#include <math.h>
 #include <string.h>
 
 #include "kernels.h"
@@ -61,4 +63,155 @@ void wg_wn_forward(const wg_model *m, const wg_flow_view *v, const float *a0, si
     size_t out_rows = 2 * (size_t)v->n_half;
     wg_fill_bias(out, out_rows, n, n, v->end_b);
     wg_gemm(out_rows, n, C, v->end_w, C, w->skip, n, 1.0f, out, n);
+}
+
+/* ---- training -------------------------------------------------------------------------------- */
+
+size_t wg_wn_cache_floats(const wg_config *c, size_t cap) {
+    size_t C = (size_t)c->wn_n_channels, L = (size_t)c->wn_n_layers, P = wn_pad(c);
+    return L * C * (cap + 2 * P) + L * 2 * C * cap + C * cap + C * cap + C * (cap + 2 * P) + 2 * C * cap + C * cap +
+           2 * C * C;
+}
+
+void wg_wn_cache_init(wg_wn_cache *w, const wg_config *c, size_t cap, float *mem) {
+    size_t C = (size_t)c->wn_n_channels, L = (size_t)c->wn_n_layers;
+    w->capacity = cap;
+    w->pad = wn_pad(c);
+    size_t ldh = cap + 2 * w->pad;
+    w->h = mem, mem += L * C * ldh;
+    w->gate = mem, mem += L * 2 * C * cap;
+    w->skip = mem, mem += C * cap;
+    w->acts = mem, mem += C * cap;
+    w->dh = mem, mem += C * ldh;
+    w->dpre = mem, mem += 2 * C * cap;
+    w->dskip = mem, mem += C * cap;
+    w->dw_tap = mem;
+}
+
+static void zero_pads(float *h, size_t rows, size_t n, size_t P) {
+    size_t ldh = n + 2 * P;
+    for (size_t r = 0; r < rows; r++) {
+        memset(h + r * ldh, 0, P * sizeof(float));
+        memset(h + r * ldh + P + n, 0, P * sizeof(float));
+    }
+}
+
+void wg_wn_forward_cached(const wg_model *m, const wg_flow_view *v, const float *a0, size_t lda, const float *cond,
+                          size_t n, wg_wn_cache *w, float *out) {
+    const wg_config *c = &m->cfg;
+    size_t C = (size_t)c->wn_n_channels, L = (size_t)c->wn_n_layers, K = (size_t)c->wn_kernel_size;
+    size_t MG = (size_t)c->n_mel_channels * c->n_group, P = w->pad, ldh = n + 2 * P;
+    float *h0 = w->h;
+    zero_pads(h0, C, n, P);
+    wg_fill_bias(h0 + P, C, n, ldh, v->start_b);
+    wg_gemm(C, n, (size_t)v->n_half, v->start_w, (size_t)v->n_half, a0, lda, 1.0f, h0 + P, ldh);
+    wg_fill_bias(w->skip, C, n, n, NULL);
+    for (size_t i = 0; i < L; i++) {
+        size_t d = (size_t)1 << i;
+        float *hi = w->h + i * C * ldh, *gate = w->gate + i * 2 * C * n, *pre = gate;
+        wg_fill_bias(pre, 2 * C, n, n, v->in_b[i]);
+        wg_add_bias(pre, 2 * C, n, n, v->cond_b + i * 2 * C);
+        wg_gemm(2 * C, n, MG, v->cond_w + i * 2 * C * MG, MG, cond, n, 1.0f, pre, n);
+        for (size_t j = 0; j < K; j++) {
+            long shift = ((long)j - (long)(K - 1) / 2) * (long)d;
+            wg_gemm(2 * C, n, C, v->in_w_taps + (i * K + j) * 2 * C * C, C, hi + P + shift, ldh, 1.0f, pre, n);
+        }
+        for (size_t t = 0; t < C * n; t++) {
+            gate[t] = tanhf(pre[t]);
+            gate[C * n + t] = 1.0f / (1.0f + expf(-pre[C * n + t]));
+            w->acts[t] = gate[t] * gate[C * n + t];
+        }
+        const float *rw = v->rs_w[i], *rb = v->rs_b[i];
+        if (i < L - 1) {
+            float *next = w->h + (i + 1) * C * ldh;
+            memcpy(next, hi, C * ldh * sizeof(float));
+            wg_add_bias(next + P, C, n, ldh, rb);
+            wg_gemm(C, n, C, rw, C, w->acts, n, 1.0f, next + P, ldh);
+            wg_add_bias(w->skip, C, n, n, rb + C);
+            wg_gemm(C, n, C, rw + C * C, C, w->acts, n, 1.0f, w->skip, n);
+        } else {
+            wg_add_bias(w->skip, C, n, n, rb);
+            wg_gemm(C, n, C, rw, C, w->acts, n, 1.0f, w->skip, n);
+        }
+    }
+    size_t out_rows = 2 * (size_t)v->n_half;
+    wg_fill_bias(out, out_rows, n, n, v->end_b);
+    wg_gemm(out_rows, n, C, v->end_w, C, w->skip, n, 1.0f, out, n);
+}
+
+/* db[r] += Σ_t d[r][t] */
+static void add_row_sums(float *db, const float *d, size_t rows, size_t n, size_t ld) {
+    for (size_t r = 0; r < rows; r++) {
+        double acc = 0;
+        for (size_t t = 0; t < n; t++) acc += d[r * ld + t];
+        db[r] += (float)acc;
+    }
+}
+
+/* C (m×n) += A (m×k, lda) · Bᵀ, B stored (n×k, ldb): weight gradients dW += dY · Xᵀ */
+static void gemm_bt(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
+                    size_t ldc) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)k, 1.0f, a, (int)lda, b, (int)ldb, 1.0f,
+                c, (int)ldc);
+}
+
+void wg_wn_backward(const wg_model *m, const wg_flow_view *v, const wg_flow_view *g, const float *a0, size_t lda,
+                    const float *cond, size_t n, wg_wn_cache *w, const float *dout, float *da0, size_t ldd,
+                    float *dcond) {
+    const wg_config *c = &m->cfg;
+    size_t C = (size_t)c->wn_n_channels, L = (size_t)c->wn_n_layers, K = (size_t)c->wn_kernel_size;
+    size_t MG = (size_t)c->n_mel_channels * c->n_group, P = w->pad, ldh = n + 2 * P, half = (size_t)v->n_half;
+    /* out = E·skip + e */
+    gemm_bt(2 * half, C, n, dout, n, w->skip, n, g->end_w, C);
+    add_row_sums(g->end_b, dout, 2 * half, n, n);
+    wg_gemm_at(C, n, 2 * half, v->end_w, C, dout, n, 0.0f, w->dskip, n);
+    memset(w->dh, 0, C * ldh * sizeof(float)); /* h after the last layer feeds nothing */
+    for (size_t li = L; li-- > 0;) {
+        size_t d = (size_t)1 << li;
+        const float *hi = w->h + li * C * ldh, *gate = w->gate + li * 2 * C * n;
+        for (size_t t = 0; t < C * n; t++) w->acts[t] = gate[t] * gate[C * n + t];
+        /* rs = R·acts + r: the residual half goes to h, the skip half to skip */
+        float *dacts = w->dpre + C * n; /* the second half of dpre is free until the gate backward */
+        const float *rw = v->rs_w[li];
+        if (li < L - 1) {
+            gemm_bt(C, C, n, w->dh + P, ldh, w->acts, n, g->rs_w[li], C);
+            gemm_bt(C, C, n, w->dskip, n, w->acts, n, g->rs_w[li] + C * C, C);
+            add_row_sums(g->rs_b[li], w->dh + P, C, n, ldh);
+            add_row_sums(g->rs_b[li] + C, w->dskip, C, n, n);
+            wg_gemm_at(C, n, C, rw, C, w->dh + P, ldh, 0.0f, dacts, n);
+            wg_gemm_at(C, n, C, rw + C * C, C, w->dskip, n, 1.0f, dacts, n);
+        } else {
+            gemm_bt(C, C, n, w->dskip, n, w->acts, n, g->rs_w[li], C);
+            add_row_sums(g->rs_b[li], w->dskip, C, n, n);
+            wg_gemm_at(C, n, C, rw, C, w->dskip, n, 0.0f, dacts, n);
+        }
+        /* acts = tanh(a)·σ(b) */
+        for (size_t t = 0; t < C * n; t++) {
+            float th = gate[t], sg = gate[C * n + t], da = dacts[t];
+            w->dpre[t] = da * sg * (1.0f - th * th);
+            dacts[t] = da * th * sg * (1.0f - sg); /* becomes dpre's second half in place */
+        }
+        /* pre = Σ_j W_j · h shifted + in_b + cond_w slice · cond + cond_b slice */
+        add_row_sums(g->in_b[li], w->dpre, 2 * C, n, n);
+        add_row_sums(g->cond_b + li * 2 * C, w->dpre, 2 * C, n, n);
+        gemm_bt(2 * C, MG, n, w->dpre, n, cond, n, g->cond_w + li * 2 * C * MG, MG);
+        wg_gemm_at(MG, n, 2 * C, v->cond_w + li * 2 * C * MG, MG, w->dpre, n, 1.0f, dcond, n);
+        /* dh (the residual path) already holds dL/dh_{li+1}, which is also dL/dh_li through the identity */
+        for (size_t j = 0; j < K; j++) {
+            long shift = ((long)j - (long)(K - 1) / 2) * (long)d;
+            /* dW_j (2C, C) = dpre · h_shiftedᵀ; PyTorch keeps (2C, C, K), where tap j is strided, so
+             * the GEMM writes a dense scratch that is then added in */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(2 * C), (int)C, (int)n, 1.0f, w->dpre, (int)n,
+                        hi + P + shift, (int)ldh, 0.0f, w->dw_tap, (int)C);
+            for (size_t o = 0; o < 2 * C; o++)
+                for (size_t ci = 0; ci < C; ci++) g->in_w[li][(o * C + ci) * K + j] += w->dw_tap[o * C + ci];
+            wg_gemm_at(C, n, 2 * C, v->in_w_taps + (li * K + j) * 2 * C * C, C, w->dpre, n, 1.0f, w->dh + P + shift,
+                       ldh);
+        }
+        zero_pads(w->dh, C, n, P); /* what fell into the padding belongs to no input */
+    }
+    /* h0 = S·a0 + s */
+    gemm_bt(C, half, n, w->dh + P, ldh, a0, lda, g->start_w, half);
+    add_row_sums(g->start_b, w->dh + P, C, n, ldh);
+    wg_gemm_at(half, n, C, v->start_w, half, w->dh + P, ldh, 1.0f, da0, ldd);
 }
