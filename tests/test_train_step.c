@@ -119,14 +119,15 @@ static void test_step_matches_pytorch(void **state) {
         const wg_st_tensor *t = wg_st_find(&f.st, name);
         float *d = malloc(e->numel * sizeof(float));
         wg_st_copy(&f.st, t, d);
-        /* θ is float32: storing θ − update costs up to half an ulp of θ, so measure in ulps of θ */
+        /* θ is float32: storing θ − update costs half an ulp of θ, and the float32 moments leave the
+         * update itself ~1e-7 relative (its size is ~lr): the bound is the sum of the two */
         for (size_t j = 0; j < e->numel; j++) {
-            double ulp = fmax(fabs(before[e->offset + j]), 1e-3) * 0x1p-23;
-            eu = fmax(eu, fabs((f.theta[e->offset + j] - before[e->offset + j]) - d[j]) / ulp);
+            double bound = fabs(before[e->offset + j]) * 0x1p-24 + 1e-6 * 1e-3;
+            eu = fmax(eu, fabs((f.theta[e->offset + j] - before[e->offset + j]) - d[j]) / bound);
         }
         free(d);
     }
-    printf("Adam step (lr 1e-3): max |update - torch's| = %.2f ulp of the parameter\n", eu);
+    printf("Adam step (lr 1e-3): max |update - torch's| = %.2f of (half an ulp of the parameter + 1e-6 lr)\n", eu);
     assert_true(eu <= 1.0);
     free(m), free(v), free(before), free(ref);
     free_fixture(&f);
