@@ -20,6 +20,9 @@ void wg_st_close(wg_st_file *st) {
     free(st->buf);
     free(st->tensors);
     free(st->config);
+    for (int i = 0; i < 2 * st->n_meta; i++)
+        free(st->meta[i]);
+    free(st->meta);
     memset(st, 0, sizeof *st);
 }
 
@@ -136,6 +139,23 @@ int wg_st_read(const char *path, wg_st_file *st, wg_error *err) {
                 rc = wg_fail(err, WG_EFORMAT, "%s: __metadata__ must be an object of strings", path);
                 goto done;
             }
+            int nm = cJSON_GetArraySize(it);
+            st->meta = calloc((size_t)(2 * nm + 1), sizeof *st->meta);
+            if (!st->meta) {
+                rc = wg_fail(err, WG_ENOMEM, "%s: out of memory", path);
+                goto done;
+            }
+            for (const cJSON *kv = it->child; kv; kv = kv->next) {
+                if (!cJSON_IsString(kv))
+                    continue;
+                st->meta[2 * st->n_meta] = strdup(kv->string);
+                st->meta[2 * st->n_meta + 1] = strdup(kv->valuestring);
+                st->n_meta++;
+                if (!st->meta[2 * st->n_meta - 2] || !st->meta[2 * st->n_meta - 1]) {
+                    rc = wg_fail(err, WG_ENOMEM, "%s: out of memory", path);
+                    goto done;
+                }
+            }
             const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(it, "config");
             if (cfg && !cJSON_IsString(cfg)) {
                 rc = wg_fail(err, WG_EFORMAT, "%s: __metadata__[\"config\"] must be a JSON string", path);
@@ -174,6 +194,13 @@ done:
     return rc;
 }
 
+const char *wg_st_meta(const wg_st_file *st, const char *key) {
+    for (int i = 0; i < st->n_meta; i++)
+        if (!strcmp(st->meta[2 * i], key))
+            return st->meta[2 * i + 1];
+    return NULL;
+}
+
 const wg_st_tensor *wg_st_find(const wg_st_file *st, const char *name) {
     wg_st_tensor key;
     snprintf(key.name, sizeof key.name, "%s", name);
@@ -206,14 +233,17 @@ void wg_st_copy_f64(const wg_st_file *st, const wg_st_tensor *t, double *dst) {
     }
 }
 
-int wg_st_write(const char *path, const wg_st_entry *e, int n, const char *config_json, wg_error *err) {
+int wg_st_write(const char *path, const wg_st_entry *e, int n, const char *const *meta, wg_error *err) {
     cJSON *root = cJSON_CreateObject();
     if (!root)
         return wg_fail(err, WG_ENOMEM, "%s: out of memory", path);
-    if (config_json) {
-        cJSON *meta = cJSON_AddObjectToObject(root, "__metadata__");
-        if (!meta || !cJSON_AddStringToObject(meta, "config", config_json))
+    if (meta && meta[0]) {
+        cJSON *m = cJSON_AddObjectToObject(root, "__metadata__");
+        if (!m)
             goto oom;
+        for (int i = 0; meta[i] && meta[i + 1]; i += 2)
+            if (!cJSON_AddStringToObject(m, meta[i], meta[i + 1]))
+                goto oom;
     }
     size_t off = 0;
     for (int i = 0; i < n; i++) {

@@ -31,7 +31,12 @@ typedef struct wg_st_file {
     int n_tensors;
     wg_st_tensor *tensors; /* sorted by name */
     char *config;          /* __metadata__["config"], or NULL when absent */
+    int n_meta;
+    char **meta; /* n_meta key, value pairs: meta[2i], meta[2i + 1] */
 } wg_st_file;
+
+/* __metadata__[key], or NULL. */
+const char *wg_st_meta(const wg_st_file *st, const char *key);
 
 int wg_st_read(const char *path, wg_st_file *st, wg_error *err);
 void wg_st_close(wg_st_file *st);
@@ -49,7 +54,8 @@ typedef struct wg_st_entry {
     const float *data;
 } wg_st_entry;
 
-/* Writes tensors (in the given order) and __metadata__ {"config": config_json} atomically. */
-int wg_st_write(const char *path, const wg_st_entry *entries, int n, const char *config_json, wg_error *err);
+/* Writes tensors (in the given order) and __metadata__ atomically. meta is NULL or a list of key,
+ * value strings ended by NULL: {"config", json, "step", "100", NULL}. */
+int wg_st_write(const char *path, const wg_st_entry *entries, int n, const char *const *meta, wg_error *err);
 
 #endif

@@ -69,7 +69,8 @@ static int load_edited(const char *name, edit_fn edit, wg_error *err, wg_model *
     edit(e, &n, &extra, &config);
     char path[512];
     tmp_path(path, sizeof path, name);
-    assert_int_equal(wg_st_write(path, e, n, config, err), 0);
+    const char *meta[] = {"config", config, NULL};
+    assert_int_equal(wg_st_write(path, e, n, config ? meta : NULL, err), 0);
     wg_model *m = NULL;
     int rc = wg_model_load(path, &m, err);
     printf("%s -> %d: %s\n", name, rc, rc ? err->message : "ok");

@@ -61,10 +61,13 @@ static void test_write_then_read(void **state) {
     float x[6] = {1, 2, 3, 4, 5, 6}, y[1] = {-7};
     wg_st_entry e[2] = {{"x", 2, {2, 3}, x}, {"y", 1, {1}, y}};
     wg_error err = {0};
-    assert_int_equal(wg_st_write(path, e, 2, "{\"k\": 1}", &err), 0);
+    const char *meta[] = {"config", "{\"k\": 1}", "step", "42", NULL};
+    assert_int_equal(wg_st_write(path, e, 2, meta, &err), 0);
     wg_st_file st;
     assert_int_equal(wg_st_read(path, &st, &err), 0);
     assert_string_equal(st.config, "{\"k\": 1}");
+    assert_string_equal(wg_st_meta(&st, "step"), "42");
+    assert_null(wg_st_meta(&st, "nope"));
     float got[6];
     wg_st_copy(&st, wg_st_find(&st, "x"), got);
     assert_memory_equal(got, x, sizeof x);

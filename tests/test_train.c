@@ -1,0 +1,220 @@
+/* test_train.c — training runs through the `waveglow train` program: exact resume, clean stop on
+ * SIGINT with a checkpoint, the non-finite guard, checkpoint rotation and fallback past a corrupt
+ * newest checkpoint, config checks, and export. */
+#include <signal.h>
+
+#include "testutil.h"
+
+static char out[1 << 16];
+
+static const char *tiny_config =
+    "{\"train_config\": {\"sigma\": 1.0, \"learning_rate\": 1e-3, \"batch_size\": 2, \"iters_per_checkpoint\": 3,"
+    " \"seed\": 7, \"validation_fraction\": 0.3, \"grad_clip\": 100, \"dequantize\": 3e-5 %s},"
+    " \"data_config\": {\"segment_length\": 2048, \"sampling_rate\": 16000, \"filter_length\": 1024,"
+    " \"hop_length\": 256, \"win_length\": 1024, \"mel_fmin\": 0.0, \"mel_fmax\": 8000.0},"
+    " \"waveglow_config\": {\"n_mel_channels\": 16, \"n_flows\": 4, \"n_group\": 8, \"n_early_every\": 2,"
+    " \"n_early_size\": 2, \"WN_config\": {\"n_layers\": 3, \"n_channels\": 16, \"kernel_size\": 3}}}";
+
+static const char *write_config(const char *name, const char *extra) {
+    static char path[512];
+    tmp_path(path, sizeof path, name);
+    FILE *fp = fopen(path, "w");
+    fprintf(fp, tiny_config, extra);
+    fclose(fp);
+    return path;
+}
+
+static long file_size(const char *path) {
+    struct stat st;
+    return stat(path, &st) ? -1 : (long)st.st_size;
+}
+
+static int same_file(const char *a, const char *b) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "cmp -s %s %s", a, b);
+    return system(cmd) == 0;
+}
+
+static void test_resume_is_exact(void **state) {
+    (void)state;
+    const char *cfg = write_config("resume.json", "");
+    char a[512], b[512], ca[600], cb[600];
+    tmp_path(a, sizeof a, "run_a");
+    tmp_path(b, sizeof b, "run_b");
+    assert_int_equal(run_cli(out, sizeof out, "train --config %s --data %s/audio --out %s --steps 8 -t 1", cfg,
+                             WG_SOURCE_DIR, a),
+                     0);
+    assert_non_null(strstr(out, "2 held out"));
+    assert_int_equal(run_cli(out, sizeof out, "train --config %s --data %s/audio --out %s --steps 4 -t 1 -q", cfg,
+                             WG_SOURCE_DIR, b),
+                     0);
+    assert_int_equal(run_cli(out, sizeof out, "train --data %s/audio --out %s --resume --steps 8 -t 1 -q",
+                             WG_SOURCE_DIR, b),
+                     0);
+    assert_non_null(strstr(out, "resuming"));
+    snprintf(ca, sizeof ca, "%s/ckpt-00000008.safetensors", a);
+    snprintf(cb, sizeof cb, "%s/ckpt-00000008.safetensors", b);
+    assert_true(file_exists(ca) && file_exists(cb));
+    assert_true(same_file(ca, cb)); /* weights, Adam moments and metadata, bit for bit */
+    /* the loss went down, and train.csv has one row per step */
+    char csv[600];
+    snprintf(csv, sizeof csv, "%s/train.csv", b);
+    FILE *fp = fopen(csv, "r");
+    char line[256];
+    int rows = 0;
+    double first = 0, last = 0;
+    assert_non_null(fgets(line, sizeof line, fp));
+    assert_string_equal(line, "step,loss,val_nll,lr,grad_norm,elapsed_s\n");
+    while (fgets(line, sizeof line, fp)) {
+        long step;
+        double loss;
+        assert_int_equal(sscanf(line, "%ld,%lf", &step, &loss), 2);
+        assert_int_equal(step, ++rows);
+        if (rows == 1) first = loss;
+        last = loss;
+    }
+    fclose(fp);
+    printf("train.csv: %d rows, loss %.4f -> %.4f\n", rows, first, last);
+    assert_int_equal(rows, 8);
+    assert_true(last < first);
+    /* export: a model file that loads and vocodes */
+    char model[600], wav[600];
+    snprintf(model, sizeof model, "%s/model.safetensors", b);
+    snprintf(wav, sizeof wav, "%s/out.wav", b);
+    assert_int_equal(run_cli(out, sizeof out, "export %s -o %s", b, model), 0);
+    assert_int_equal(run_cli(out, sizeof out, "vocode --model %s %s/audio/hello-world.wav -o %s -q", model,
+                             WG_SOURCE_DIR, wav),
+                     0);
+    assert_int_equal(run_cli(out, sizeof out, "info --model %s", model), 0);
+    assert_non_null(strstr(out, "16 mels"));
+}
+
+static void test_checkpoint_rotation_and_corruption(void **state) {
+    (void)state;
+    const char *cfg = write_config("rot.json", ", \"iters_per_checkpoint\": 1, \"keep_checkpoints\": 2");
+    char run[512], path[600];
+    tmp_path(run, sizeof run, "run_rot");
+    assert_int_equal(run_cli(out, sizeof out, "train --config %s --data %s/audio --out %s --steps 5 -t 1 -q", cfg,
+                             WG_SOURCE_DIR, run),
+                     0);
+    for (int s = 1; s <= 5; s++) {
+        snprintf(path, sizeof path, "%s/ckpt-%08d.safetensors", run, s);
+        assert_int_equal(file_exists(path), s >= 4);
+    }
+    /* a torn newest checkpoint: resume says so and continues from the one before */
+    snprintf(path, sizeof path, "%s/ckpt-00000005.safetensors", run);
+    assert_int_equal(truncate(path, file_size(path) / 2), 0);
+    assert_int_equal(run_cli(out, sizeof out, "train --data %s/audio --out %s --resume --steps 6 -t 1 -q",
+                             WG_SOURCE_DIR, run),
+                     0);
+    assert_non_null(strstr(out, "skipping checkpoint"));
+    assert_non_null(strstr(out, "resuming"));
+    assert_non_null(strstr(out, "ckpt-00000004"));
+    snprintf(path, sizeof path, "%s/ckpt-00000006.safetensors", run);
+    assert_true(file_exists(path));
+}
+
+static void test_stop_on_sigint(void **state) {
+    (void)state;
+    const char *cfg = write_config("sig.json", ", \"iters_per_checkpoint\": 100000");
+    char run[512], csv[600], log[600];
+    tmp_path(run, sizeof run, "run_sig");
+    tmp_path(log, sizeof log, "sig.log");
+    snprintf(csv, sizeof csv, "%s/train.csv", run);
+    pid_t pid = fork();
+    if (pid == 0) {
+        freopen(log, "w", stderr);
+        char data[600];
+        snprintf(data, sizeof data, "%s/audio", WG_SOURCE_DIR);
+        execl(WG_CLI_PATH, "waveglow", "train", "--config", cfg, "--data", data, "--out", run, "--steps", "100000",
+              "-t", "1", (char *)NULL);
+        _exit(127);
+    }
+    /* wait until a few steps are done, then interrupt */
+    for (int i = 0; i < 600 && file_size(csv) < 200; i++) usleep(50000);
+    assert_true(file_size(csv) >= 200);
+    kill(pid, SIGINT);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    FILE *fp = fopen(log, "r");
+    size_t got = fread(out, 1, sizeof out - 1, fp);
+    out[got] = '\0';
+    fclose(fp);
+    printf("%s", out);
+    assert_non_null(strstr(out, "stopping at step"));
+    long step = strtol(strstr(out, "stopping at step") + 17, NULL, 10);
+    char ckpt[600];
+    snprintf(ckpt, sizeof ckpt, "%s/ckpt-%08ld.safetensors", run, step);
+    assert_true(file_exists(ckpt));
+}
+
+static void test_non_finite_guard(void **state) {
+    (void)state;
+    /* a learning rate this large blows the flows up within a few steps */
+    const char *cfg = write_config("nan.json", ", \"learning_rate\": 5.0, \"grad_clip\": 0, \"max_bad_steps\": 2,"
+                                               " \"iters_per_checkpoint\": 4");
+    char run[512], model[600];
+    tmp_path(run, sizeof run, "run_nan");
+    snprintf(model, sizeof model, "%s/m.safetensors", run);
+    assert_int_equal(run_cli(out, sizeof out, "train --config %s --data %s/audio --out %s --steps 12 -t 1 -q", cfg,
+                             WG_SOURCE_DIR, run),
+                     0);
+    assert_non_null(strstr(out, "non-finite"));
+    assert_non_null(strstr(out, "rolled back"));
+    /* every checkpoint written holds finite numbers (the loader checks each tensor) */
+    assert_int_equal(run_cli(out, sizeof out, "export %s -o %s", run, model), 0);
+    assert_int_equal(run_cli(out, sizeof out, "info --model %s", model), 0);
+}
+
+static void test_bad_configs_and_data(void **state) {
+    (void)state;
+    char run[512], list[512], cfg2[512];
+    tmp_path(run, sizeof run, "run_bad");
+    const char *cfg = write_config("bad.json", ", \"frobnicate\": 3");
+    assert_int_equal(run_cli(out, sizeof out, "train --config %s --data %s/audio --out %s --steps 1 -t 1 -q", cfg,
+                             WG_SOURCE_DIR, run),
+                     0);
+    assert_non_null(strstr(out, "train_config.frobnicate is not a known option"));
+    /* resuming with a config of another model is refused */
+    tmp_path(cfg2, sizeof cfg2, "other.json");
+    FILE *fp = fopen(cfg2, "w");
+    fputs("{\"waveglow_config\": {\"n_mel_channels\": 16, \"n_flows\": 3}}", fp);
+    fclose(fp);
+    assert_int_equal(run_cli(out, sizeof out, "train --config %s --data %s/audio --out %s --resume --steps 2 -q", cfg2,
+                             WG_SOURCE_DIR, run),
+                     2);
+    assert_non_null(strstr(out, "does not describe the model"));
+    /* a list with a missing file and a non-audio file: reported, skipped */
+    tmp_path(list, sizeof list, "list.txt");
+    fp = fopen(list, "w");
+    fprintf(fp, "# training files\n%s/audio/hello-world.wav\n/nonexistent.wav\n%s/audio/README.md\n\n", WG_SOURCE_DIR,
+            WG_SOURCE_DIR);
+    fclose(fp);
+    const char *cfg3 = write_config("noval.json", ", \"validation_fraction\": 0");
+    tmp_path(run, sizeof run, "run_list");
+    assert_int_equal(run_cli(out, sizeof out, "train --config %s --data %s --out %s --steps 1 -t 1 -q", cfg3, list, run),
+                     0);
+    assert_non_null(strstr(out, "skipping /nonexistent.wav"));
+    assert_non_null(strstr(out, "1 training files"));
+    /* nothing readable: a clear error */
+    fp = fopen(list, "w");
+    fputs("/nonexistent.wav\n", fp);
+    fclose(fp);
+    assert_int_equal(run_cli(out, sizeof out, "train --config %s --data %s --out %s --steps 1 -q", cfg3, list, run), 2);
+    assert_non_null(strstr(out, "no readable training audio"));
+    assert_int_equal(run_cli(out, sizeof out, "train --data %s --out %s", list, run), 2);
+    assert_int_equal(run_cli(out, sizeof out, "export %s/nothing -o %s/x.safetensors", tmp_dir(), tmp_dir()), 2);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_resume_is_exact),
+        cmocka_unit_test(test_checkpoint_rotation_and_corruption),
+        cmocka_unit_test(test_stop_on_sigint),
+        cmocka_unit_test(test_non_finite_guard),
+        cmocka_unit_test(test_bad_configs_and_data),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
