@@ -251,6 +251,34 @@ int wg_denoiser_apply(const wg_denoiser *denoiser, const float *in, size_t n, fl
                       wg_error *err);
 void wg_denoiser_free(wg_denoiser *denoiser);
 
+/* ---- objective comparison of two signals (audio regression tests) ------------------------- */
+
+typedef struct wg_compare_params {
+    double max_delay_ms; /* search test's delay within ±this by cross-correlation; 0: none */
+    bool match_gain;     /* scale test by the least-squares gain before measuring */
+    /* the STFT and mel of LSD and MCD; 0 means 1024 / 256 / 1024 / 80 mels, 0 to min(8000, sr/2) Hz */
+    int n_fft, hop, win_length, n_mel;
+    double fmin, fmax;
+} wg_compare_params;
+
+wg_compare_params wg_compare_default_params(void);
+
+typedef struct wg_compare_result {
+    size_t n_ref, n_test, n_compared; /* samples; compared: the overlap after alignment */
+    long length_diff;                 /* n_test − n_ref */
+    long delay;                       /* test[t + delay] is compared with ref[t] */
+    double gain;                      /* test was multiplied by this (1 without match_gain) */
+    double max_abs, rms;              /* of ref − gain·test over the overlap */
+    double snr_db;                    /* 10·log10(Σref² / Σ(ref − gain·test)²); +inf when equal */
+    double lsd_db;                    /* log-spectral distance on |STFT|, dB, mean over frames */
+    double mcd_db;                    /* mel-cepstral distortion, c0 excluded, 10/ln10·sqrt(2Σ), mean over frames */
+} wg_compare_result;
+
+/* Measures test against ref (mono, same sample rate). The overlap must be longer than
+ * n_fft / 2 samples for the spectral measures. */
+int wg_compare(const float *ref, size_t n_ref, const float *test, size_t n_test, int sample_rate,
+               const wg_compare_params *params, wg_compare_result *out, wg_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -158,6 +158,8 @@ int wg_audio_write(const char *path, const float *samples, size_t n, int sample_
         wg_atomic_abort(&af);
         return wg_fail(err, WG_EIO, "%s: cannot write WAV: %s", path, sf_strerror(NULL));
     }
+    /* libsndfile's PEAK chunk holds a timestamp: without it, equal audio gives equal files */
+    sf_command(sf, SFC_SET_ADD_PEAK_CHUNK, NULL, SF_FALSE);
     size_t clipped = 0;
     enum { BLOCK = 4096 };
     short pcm[BLOCK];

@@ -11,16 +11,14 @@
 #include <fftw3.h>
 #include <float.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "err.h"
+#include "fftw_lock.h"
 #include "model.h"
 
 enum { N = WG_DENOISE_NFFT, HOP = WG_DENOISE_HOP, BINS = WG_DENOISE_BINS };
-
-static pthread_mutex_t planner_lock = PTHREAD_MUTEX_INITIALIZER;
 
 typedef struct stft {
     float window[N];
@@ -36,20 +34,20 @@ static int stft_init(stft *s) {
     s->spec = fftwf_malloc(sizeof(fftwf_complex) * BINS);
     if (!s->frame || !s->spec)
         return -1;
-    pthread_mutex_lock(&planner_lock);
+    wg_fftw_lock();
     s->r2c = fftwf_plan_dft_r2c_1d(N, s->frame, s->spec, FFTW_ESTIMATE);
     s->c2r = fftwf_plan_dft_c2r_1d(N, s->spec, s->frame, FFTW_ESTIMATE);
-    pthread_mutex_unlock(&planner_lock);
+    wg_fftw_unlock();
     return s->r2c && s->c2r ? 0 : -1;
 }
 
 static void stft_free(stft *s) {
-    pthread_mutex_lock(&planner_lock);
+    wg_fftw_lock();
     if (s->r2c)
         fftwf_destroy_plan(s->r2c);
     if (s->c2r)
         fftwf_destroy_plan(s->c2r);
-    pthread_mutex_unlock(&planner_lock);
+    wg_fftw_unlock();
     fftwf_free(s->frame);
     fftwf_free(s->spec);
 }

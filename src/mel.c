@@ -10,14 +10,12 @@
  * uses this object's own plan and buffers, so distinct wg_mel objects run in parallel. */
 #include <fftw3.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "err.h"
+#include "fftw_lock.h"
 #include "mel.h"
-
-static pthread_mutex_t planner_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct wg_mel {
     int n_fft, hop, n_mel, n_freq;
@@ -105,9 +103,9 @@ int wg_mel_create(const wg_config *cfg, wg_mel **out, wg_error *err) {
         m->band_lo[j] = lo;
         m->band_hi[j] = hi;
     }
-    pthread_mutex_lock(&planner_lock);
+    wg_fftw_lock();
     m->plan = fftwf_plan_dft_r2c_1d(m->n_fft, m->frame, m->spec, FFTW_ESTIMATE);
-    pthread_mutex_unlock(&planner_lock);
+    wg_fftw_unlock();
     if (!m->plan) {
         wg_mel_destroy(m);
         return wg_fail(err, WG_ENOMEM, "mel: FFTW could not plan a size-%d transform", cfg->filter_length);
@@ -120,9 +118,9 @@ void wg_mel_destroy(wg_mel *m) {
     if (!m)
         return;
     if (m->plan) {
-        pthread_mutex_lock(&planner_lock);
+        wg_fftw_lock();
         fftwf_destroy_plan(m->plan);
-        pthread_mutex_unlock(&planner_lock);
+        wg_fftw_unlock();
     }
     fftwf_free(m->frame);
     fftwf_free(m->spec);
@@ -141,7 +139,8 @@ size_t wg_mel_frames(const wg_mel *m, size_t n) {
     return (n + 2 * pad - (size_t)m->n_fft) / (size_t)m->hop + 1;
 }
 
-int wg_mel_compute(wg_mel *m, const float *x, size_t n, float *out, wg_error *err) {
+/* Checks x for the front end: long enough for reflect padding, and finite. */
+static int check_input(const wg_mel *m, const float *x, size_t n, wg_error *err) {
     size_t pad = (size_t)m->n_fft / 2;
     if (n <= pad)
         return wg_fail(err, WG_ETOOSHORT,
@@ -151,20 +150,33 @@ int wg_mel_compute(wg_mel *m, const float *x, size_t n, float *out, wg_error *er
     for (size_t i = 0; i < n; i++)
         if (!isfinite(x[i]))
             return wg_fail(err, WG_ENONFINITE, "sample %zu is %s", i, isnan(x[i]) ? "NaN" : "infinite");
+    return 0;
+}
+
+/* |STFT| of frame f into m->mag */
+static void frame_magnitude(wg_mel *m, const float *x, size_t n, size_t f) {
+    long pad = m->n_fft / 2;
+    /* padded index p maps to x[p - pad], reflected at both ends without repeating the edge */
+    for (int i = 0; i < m->n_fft; i++) {
+        long p = (long)(f * (size_t)m->hop) + i - pad;
+        if (p < 0)
+            p = -p;
+        if (p >= (long)n)
+            p = 2 * ((long)n - 1) - p;
+        m->frame[i] = x[p] * m->window[i];
+    }
+    fftwf_execute(m->plan);
+    for (int k = 0; k < m->n_freq; k++)
+        m->mag[k] = sqrtf(m->spec[k][0] * m->spec[k][0] + m->spec[k][1] * m->spec[k][1]);
+}
+
+int wg_mel_compute(wg_mel *m, const float *x, size_t n, float *out, wg_error *err) {
+    int rc = check_input(m, x, n, err);
+    if (rc)
+        return rc;
     size_t frames = wg_mel_frames(m, n);
     for (size_t f = 0; f < frames; f++) {
-        /* padded index p maps to x[p - pad], reflected at both ends without repeating the edge */
-        for (int i = 0; i < m->n_fft; i++) {
-            long p = (long)(f * (size_t)m->hop) + i - (long)pad;
-            if (p < 0)
-                p = -p;
-            if (p >= (long)n)
-                p = 2 * ((long)n - 1) - p;
-            m->frame[i] = x[p] * m->window[i];
-        }
-        fftwf_execute(m->plan);
-        for (int k = 0; k < m->n_freq; k++)
-            m->mag[k] = sqrtf(m->spec[k][0] * m->spec[k][0] + m->spec[k][1] * m->spec[k][1]);
+        frame_magnitude(m, x, n, f);
         for (int j = 0; j < m->n_mel; j++) {
             const double *w = m->weights + (size_t)j * m->n_freq;
             double acc = 0;
@@ -172,6 +184,19 @@ int wg_mel_compute(wg_mel *m, const float *x, size_t n, float *out, wg_error *er
                 acc += w[k] * m->mag[k];
             out[(size_t)j * frames + f] = (float)log(acc > 1e-5 ? acc : 1e-5);
         }
+    }
+    return 0;
+}
+
+int wg_mel_magnitude(wg_mel *m, const float *x, size_t n, float *out, wg_error *err) {
+    int rc = check_input(m, x, n, err);
+    if (rc)
+        return rc;
+    size_t frames = wg_mel_frames(m, n);
+    for (size_t f = 0; f < frames; f++) {
+        frame_magnitude(m, x, n, f);
+        for (int k = 0; k < m->n_freq; k++)
+            out[(size_t)k * frames + f] = m->mag[k];
     }
     return 0;
 }

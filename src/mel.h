@@ -11,4 +11,7 @@ static inline double fmin_d(double a, double b) { return a < b ? a : b; }
  * out is (n_mel, n_fft/2 + 1), row-major, double. Returns 0 or WG_ENOMEM. */
 int wg_mel_filterbank(int sample_rate, int n_fft, int n_mel, double fmin, double fmax, double *out);
 
+/* |STFT(x)| with the front end's framing and window: out (filter_length/2 + 1, frames). */
+int wg_mel_magnitude(wg_mel *mel, const float *x, size_t n_samples, float *out, wg_error *err);
+
 #endif

@@ -41,6 +41,11 @@ static void test_find_package_and_pkg_config(void **state) {
                         "LD_LIBRARY_PATH=%s/prefix/lib %s/pc %s/audio/auth-thankyou.wav | grep -q 'frames'",
                         t, WG_SOURCE_DIR, t, t, t, t, WG_SOURCE_DIR),
                      0);
+    /* a user's project registers audio regression tests with waveglow_add_audio_test */
+    assert_int_equal(sh("cmake -S %s/examples/audio_regression -B %s/ar -DCMAKE_PREFIX_PATH=%s/prefix >/dev/null && "
+                        "ctest --test-dir %s/ar --no-tests=error --output-on-failure",
+                        WG_SOURCE_DIR, t, t, t),
+                     0);
     /* a bad input through the installed library: a clear message and exit 2 */
     assert_int_equal(sh("LD_LIBRARY_PATH=%s/prefix/lib %s/ex/mel_summary /nonexistent.wav", t, t), 2);
 }

@@ -12,6 +12,7 @@ static const cli_command commands[] = {
     {"encode", cmd_encode, "audio -> latent z (.npy) and its exact log-likelihood"},
     {"decode", cmd_decode, "latent z + mel -> audio, the inverse of encode"},
     {"score", cmd_score, "exact log-likelihood of audio files under a model"},
+    {"compare", cmd_compare, "objective comparison of two audio files, with thresholds and a picture"},
     {"train", cmd_train, "train a model by maximum likelihood on a folder or list of audio files"},
     {"export", cmd_export, "write a model file from a training checkpoint"},
 };
