@@ -237,6 +237,39 @@ int wg_decode(const wg_model *model, const float *mel, size_t n_frames, const fl
 int wg_synthesize(const wg_model *model, const float *mel, size_t n_frames, float sigma, uint64_t seed, float *audio,
                   const wg_run_params *params, wg_error *err);
 
+/* ---- streaming synthesis ------------------------------------------------------------------- */
+
+/* A stream turns mel frames pushed as they arrive into audio pulled as it is ready. Windows of
+ * the inverse flow run with `context` group steps on each side and keep only their centres; the
+ * latent is the counter-based noise of wg_synthesize, keyed on (seed, absolute position), so with
+ * the exact context (the default) the stream's audio equals wg_synthesize's for the same frames,
+ * however they are pushed. A shorter context lowers latency at a measured cost in accuracy.
+ * One stream is used by one thread at a time; many streams may share one model. */
+typedef struct wg_stream wg_stream;
+
+typedef struct wg_stream_params {
+    float sigma;         /* latent temperature (0.6) */
+    uint64_t seed;       /* latent seed (0) */
+    double context_ms;   /* context each side; < 0 (default): the model's receptive-field reach, exact */
+    size_t chunk_steps;  /* group steps kept per window; 0: 512 */
+    int n_threads;       /* BLAS threads; 0: all cores */
+} wg_stream_params;
+
+wg_stream_params wg_stream_default_params(void);
+int wg_stream_create(const wg_model *model, const wg_stream_params *params, wg_stream **out, wg_error *err);
+void wg_stream_free(wg_stream *stream);
+/* Appends frames (n_mel, n_frames) with row stride ld (n_frames for a plain array) and
+ * synthesises whatever they make ready. */
+int wg_stream_push(wg_stream *stream, const float *frames, size_t n_frames, size_t ld, wg_error *err);
+/* Ends the input: the rest of the audio becomes ready. */
+int wg_stream_finish(wg_stream *stream, wg_error *err);
+/* Samples ready to pull. */
+size_t wg_stream_available(const wg_stream *stream);
+/* Copies up to max ready samples into out; returns how many. */
+size_t wg_stream_pull(wg_stream *stream, float *out, size_t max);
+/* The look-ahead the stream works with, in samples: audio up to (frames pushed · hop − this) is ready. */
+size_t wg_stream_lookahead(const wg_stream *stream);
+
 /* ---- the denoiser (NVIDIA's): subtract the model's own bias spectrum ---------------------- */
 
 typedef struct wg_denoiser wg_denoiser;

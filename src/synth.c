@@ -10,6 +10,7 @@
 #include "flow.h"
 #include "kernels.h"
 #include "rng.h"
+#include "synth.h"
 #include "upsample.h"
 
 wg_run_params wg_run_default_params(void) { return (wg_run_params){0}; }
@@ -33,12 +34,8 @@ static int check_mel(const wg_model *m, const float *mel, size_t n_frames, wg_er
 }
 
 /* Windows [w0, w1) ⊇ [c0, c1) over `steps` steps, with `reach` context. */
-typedef struct window {
-    size_t c0, c1, w0, w1;
-} window;
-
-static window window_at(size_t c0, size_t chunk, size_t steps, size_t reach) {
-    window w;
+static wg_window window_at(size_t c0, size_t chunk, size_t steps, size_t reach) {
+    wg_window w;
     w.c0 = c0;
     w.c1 = c0 + chunk < steps ? c0 + chunk : steps;
     w.w0 = c0 > reach ? c0 - reach : 0;
@@ -86,9 +83,10 @@ int wg_encode(const wg_model *m, const float *mel, size_t n_frames, const float 
         return wg_fail(err, WG_ENOMEM, "out of memory");
     }
     for (size_t c0 = 0; c0 < steps; c0 += chunk) {
-        window win = window_at(c0, chunk, steps, reach);
+        wg_window win = window_at(c0, chunk, steps, reach);
         size_t n = win.w1 - win.w0;
-        wg_upsample_cond(m, mel, n_frames, win.w0, n, w.cond, w.upsample_scratch);
+        wg_mel_view view = wg_mel_view_all(mel, n_frames);
+        wg_upsample_cond(m, &view, win.w0, n, w.cond, w.upsample_scratch);
         for (size_t ch = 0; ch < G; ch++)
             for (size_t t = 0; t < n; t++)
                 w.audio[ch * n + t] = audio[(win.w0 + t) * G + ch];
@@ -118,6 +116,23 @@ int wg_encode(const wg_model *m, const float *mel, size_t n_frames, const float 
     free(log_s);
     wg_flow_work_free(&w);
     return 0;
+}
+
+void wg_inverse_window(const wg_model *m, wg_flow_work *w, const wg_mel_view *mel, const float *z, size_t z_ld,
+                       float sigma, uint64_t seed, wg_window win, float *audio) {
+    size_t G = (size_t)m->cfg.n_group, n = win.w1 - win.w0;
+    wg_upsample_cond(m, mel, win.w0, n, w->cond, w->upsample_scratch);
+    if (z) {
+        for (size_t ch = 0; ch < G; ch++)
+            for (size_t t = 0; t < n; t++)
+                w->audio[ch * n + t] = sigma * z[ch * z_ld + win.w0 + t];
+    } else {
+        wg_fill_latent(seed, sigma, (int)G, win.w0, n, w->audio, n);
+    }
+    wg_flow_inverse(m, w, n);
+    for (size_t t = win.c0; t < win.c1; t++)
+        for (size_t ch = 0; ch < G; ch++)
+            audio[(t - win.c0) * G + ch] = w->audio[ch * n + (t - win.w0)];
 }
 
 size_t wg_synth_samples(const wg_model *m, size_t n_frames) {
@@ -153,20 +168,9 @@ static int inverse(const wg_model *m, const float *mel, size_t n_frames, const f
     if ((rc = plan(m, steps, &p, &chunk, &reach, &w, err)))
         return rc;
     for (size_t c0 = 0; c0 < steps; c0 += chunk) {
-        window win = window_at(c0, chunk, steps, reach);
-        size_t n = win.w1 - win.w0;
-        wg_upsample_cond(m, mel, n_frames, win.w0, n, w.cond, w.upsample_scratch);
-        if (z) {
-            for (size_t ch = 0; ch < G; ch++)
-                for (size_t t = 0; t < n; t++)
-                    w.audio[ch * n + t] = sigma * z[ch * steps + win.w0 + t];
-        } else {
-            wg_fill_latent(seed, sigma, (int)G, win.w0, n, w.audio, n);
-        }
-        wg_flow_inverse(m, &w, n);
-        for (size_t t = win.c0; t < win.c1; t++)
-            for (size_t ch = 0; ch < G; ch++)
-                audio[t * G + ch] = w.audio[ch * n + (t - win.w0)];
+        wg_window win = window_at(c0, chunk, steps, reach);
+        wg_mel_view view = wg_mel_view_all(mel, n_frames);
+        wg_inverse_window(m, &w, &view, z, steps, sigma, seed, win, audio + win.c0 * G);
         if (p.progress)
             p.progress(win.c1 * G, n_samples, p.user_data);
     }

@@ -11,7 +11,7 @@ size_t wg_upsample_scratch(const wg_config *cfg) {
     return (size_t)FRAME_BLOCK * cfg->n_mel_channels * 4 * (size_t)cfg->hop_length;
 }
 
-void wg_upsample_cond(const wg_model *m, const float *mel, size_t n_frames, size_t step0, size_t n_steps, float *cond,
+void wg_upsample_cond(const wg_model *m, const wg_mel_view *mel, size_t step0, size_t n_steps, float *cond,
                       float *scratch) {
     const wg_config *c = &m->cfg;
     size_t M = (size_t)c->n_mel_channels, G = (size_t)c->n_group, hop = (size_t)c->hop_length, K = 4 * hop;
@@ -22,12 +22,14 @@ void wg_upsample_cond(const wg_model *m, const float *mel, size_t n_frames, size
     /* frames whose kernel [f·hop, f·hop + K) meets [s0, s1) */
     size_t f_lo = s0 + 1 > K ? (s0 + 1 - K + hop - 1) / hop : 0;
     size_t f_hi = (s1 - 1) / hop + 1;
-    if (f_hi > n_frames)
-        f_hi = n_frames;
+    if (f_lo < mel->first)
+        f_lo = mel->first; /* the caller keeps every frame that matters; see the header */
+    if (f_hi > mel->first + mel->count)
+        f_hi = mel->first + mel->count;
     for (size_t f0 = f_lo; f0 < f_hi; f0 += FRAME_BLOCK) {
         size_t nb = f_hi - f0 < FRAME_BLOCK ? f_hi - f0 : FRAME_BLOCK;
         /* P (nb, M·K) = melᵀ[f0 : f0+nb] · W, W stored (in, out·K) */
-        wg_gemm_at(nb, M * K, M, mel + f0, n_frames, m->upsample_w, M * K, 0.0f, scratch, M * K);
+        wg_gemm_at(nb, M * K, M, mel->data + (f0 - mel->first), mel->ld, m->upsample_w, M * K, 0.0f, scratch, M * K);
         for (size_t fi = 0; fi < nb; fi++) {
             size_t base = (f0 + fi) * hop;
             size_t k_lo = base < s0 ? s0 - base : 0, k_hi = s1 - base < K ? s1 - base : K;

@@ -10,11 +10,24 @@
 
 #include "model.h"
 
+/* A window of a mel spectrogram: absolute frames [first, first + count), band i of frame f at
+ * data[i·ld + f − first]. A whole (n_mel, F) array is {mel, F, 0, F}. */
+typedef struct wg_mel_view {
+    const float *data;
+    size_t ld, first, count;
+} wg_mel_view;
+
+static inline wg_mel_view wg_mel_view_all(const float *mel, size_t n_frames) {
+    return (wg_mel_view){mel, n_frames, 0, n_frames};
+}
+
 /* Floats of scratch wg_upsample_cond needs. */
 size_t wg_upsample_scratch(const wg_config *cfg);
 
-/* mel (n_mel, n_frames) row-major; cond (n_mel·n_group, n_steps) with row stride n_steps. */
-void wg_upsample_cond(const wg_model *m, const float *mel, size_t n_frames, size_t step0, size_t n_steps, float *cond,
+/* cond (n_mel·n_group, n_steps), row stride n_steps, for group steps [step0, step0 + n_steps).
+ * The view must hold every frame those samples depend on, frames ⌈(s0 + 1 − 4·hop)/hop⌉ to
+ * ⌊(s1 − 1)/hop⌋ (frames past the view's end count as absent, as past a signal's end). */
+void wg_upsample_cond(const wg_model *m, const wg_mel_view *mel, size_t step0, size_t n_steps, float *cond,
                       float *scratch);
 
 /* The backward of wg_upsample_cond over steps [0, n_steps): given dcond = dL/d cond (same

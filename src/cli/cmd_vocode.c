@@ -18,9 +18,29 @@ static const char *help =
     "  -s, --sigma S       latent temperature (default 0.6; 0: the deterministic mean path)\n"
     "      --seed N        latent seed (default 0)\n"
     "  -d, --denoise K     subtract K times the model's bias spectrum (NVIDIA's denoiser; try 0.01-0.1)\n"
+    "      --stream        synthesise through the streaming engine (as `play` does), frame by frame\n"
+    "      --context MS    with --stream: context each side (default: the model's full reach, exact)\n"
     "      --float         write a float32 WAV\n"
     "  -t, --threads N     threads (default: all cores)\n"
     "  -q, --quiet         no progress or notes\n" CLI_RESAMPLE_HELP "  -h, --help          this text\n";
+
+/* The streaming engine, fed 8 frames at a time as a TTS front end would, drained as it goes. */
+static int stream_synthesize(const wg_model *model, const wg_array *mel, float sigma, uint64_t seed, double context_ms,
+                             int threads, float *audio, size_t n, wg_error *err) {
+    wg_stream_params sp = wg_stream_default_params();
+    sp.sigma = sigma, sp.seed = seed, sp.context_ms = context_ms, sp.n_threads = threads;
+    wg_stream *s;
+    int rc = wg_stream_create(model, &sp, &s, err);
+    size_t frames = mel->shape[1], got = 0;
+    for (size_t f = 0; !rc && f < frames; f += 8) {
+        rc = wg_stream_push(s, mel->data + f, frames - f < 8 ? frames - f : 8, frames, err);
+        got += wg_stream_pull(s, audio + got, n - got);
+    }
+    if (!rc) rc = wg_stream_finish(s, err);
+    if (!rc) got += wg_stream_pull(s, audio + got, n - got);
+    wg_stream_free(s);
+    return rc;
+}
 
 int cmd_vocode(int argc, char **argv) {
     static const struct option opts[] = {{"model", required_argument, 0, 'm'},
@@ -31,13 +51,16 @@ int cmd_vocode(int argc, char **argv) {
                                          {"float", no_argument, 0, 'F'},
                                          {"threads", required_argument, 0, 't'},
                                          {"quiet", no_argument, 0, 'q'},
+                                         {"stream", no_argument, 0, 'T'},
+                                         {"context", required_argument, 0, 'C'},
                                          {"resample", required_argument, 0, 'R'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *model_path = NULL, *out = NULL;
     double sigma = 0.6, denoise = 0;
     long seed = 0, threads = 0;
-    bool as_float = false, quiet = false;
+    bool as_float = false, quiet = false, stream = false;
+    double context_ms = -1;
     int c;
     while ((c = getopt_long(argc, argv, "m:o:s:d:t:qh", opts, NULL)) != -1) {
         switch (c) {
@@ -56,6 +79,11 @@ int cmd_vocode(int argc, char **argv) {
                 return CLI_BAD;
             break;
         case 'F': as_float = true; break;
+        case 'T': stream = true; break;
+        case 'C':
+            if (!cli_parse_float("vocode", "--context", optarg, 0, 100000, &context_ms))
+                return CLI_BAD;
+            break;
         case 't':
             if (!cli_parse_int("vocode", "--threads", optarg, 0, 4096, &threads))
                 return CLI_BAD;
@@ -97,7 +125,8 @@ int cmd_vocode(int argc, char **argv) {
     wg_run_params p = cli_run_params("vocode", threads, quiet);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (wg_synthesize(model, mel.data, mel.shape[1], (float)sigma, (uint64_t)seed, audio, &p, &err) ||
+    if ((stream ? stream_synthesize(model, &mel, (float)sigma, (uint64_t)seed, context_ms, (int)threads, audio, n, &err)
+                : wg_synthesize(model, mel.data, mel.shape[1], (float)sigma, (uint64_t)seed, audio, &p, &err)) ||
         (denoise > 0 &&
          (wg_denoiser_create(model, &p, &dn, &err) || wg_denoiser_apply(dn, audio, n, (float)denoise, audio, &err)))) {
         fprintf(stderr, "waveglow vocode: %s: %s\n", in, err.message);
