@@ -19,3 +19,9 @@ for kind in release asan; do
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir "$dir" --no-tests=error --output-on-failure -j "$jobs"
 done
+# ThreadSanitizer on the threaded parts it can see whole (the ring, parallel front ends)
+echo "== tsan build (build-test-tsan)"
+cmake -S . -B build-test-tsan -DCMAKE_BUILD_TYPE=Debug -DWG_SANITIZE_THREAD=ON >/dev/null
+cmake --build build-test-tsan -j "$jobs" --target test_ring test_mel >/dev/null
+echo "== tsan tests"
+TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-test-tsan -L tsan --no-tests=error --output-on-failure

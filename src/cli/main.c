@@ -9,6 +9,7 @@ static const cli_command commands[] = {
     {"mel", cmd_mel, "compute the log-mel spectrogram of an audio file (.npy out)"},
     {"info", cmd_info, "describe a model or config: sizes, receptive field, cost"},
     {"vocode", cmd_vocode, "synthesise speech from a mel (.npy) or from audio (copy-synthesis)"},
+    {"play", cmd_play, "synthesise and play speech in real time (PortAudio), from a file or stdin"},
     {"encode", cmd_encode, "audio -> latent z (.npy) and its exact log-likelihood"},
     {"decode", cmd_decode, "latent z + mel -> audio, the inverse of encode"},
     {"score", cmd_score, "exact log-likelihood of audio files under a model"},
