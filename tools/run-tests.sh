@@ -17,6 +17,7 @@ for kind in release asan; do
   cmake --build "$dir" -j "$jobs" >/dev/null
   echo "== $kind tests"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    LSAN_OPTIONS=suppressions=$PWD/tools/lsan.supp \
     ctest --test-dir "$dir" --no-tests=error --output-on-failure -j "$jobs"
 done
 # ThreadSanitizer on the threaded parts it can see whole (the ring, parallel front ends)
