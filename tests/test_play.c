@@ -117,7 +117,10 @@ static void test_ctrl_c_stops_promptly(void **state) {
     float frame[16];
     for (int i = 0; i < 16; i++) frame[i] = -5.0f;
     for (int i = 0; i < 40; i++) assert_int_equal(write(pipefd[1], frame, sizeof frame), (ssize_t)sizeof frame);
-    usleep(700000); /* a TTS pipe that pauses: the input stays open */
+    /* a TTS pipe that pauses (the input stays open); interrupt once the device is open */
+    for (int i = 0; i < 400 && !file_exists(capture); i++) usleep(25000);
+    assert_true(file_exists(capture));
+    usleep(100000);
     double t0 = now();
     kill(pid, SIGINT);
     int status;

@@ -266,6 +266,11 @@ int cmd_play(int argc, char **argv) {
         }
         if (!ok) return CLI_BAD;
     }
+    /* from here on Ctrl-C is a clean stop, whatever the program is doing */
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     quiet_audio_stack();
     if (list) {
         PaError e = start_portaudio();
@@ -351,10 +356,8 @@ int cmd_play(int argc, char **argv) {
         rc = CLI_BAD;
         goto done;
     }
-    struct sigaction sa = {0};
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    if (atomic_load(&stop_requested)) /* Ctrl-C while loading: nothing to play, a clean stop */
+        goto done;
     if (pthread_create(&thread, NULL, produce, &prod)) {
         fprintf(stderr, "waveglow play: cannot start the synthesis thread\n");
         rc = CLI_BAD;
