@@ -251,7 +251,9 @@ typedef struct wg_stream_params {
     float sigma;         /* latent temperature (0.6) */
     uint64_t seed;       /* latent seed (0) */
     double context_ms;   /* context each side; < 0 (default): the model's receptive-field reach, exact */
-    size_t chunk_steps;  /* group steps kept per window; 0: 512 */
+    size_t chunk_steps;  /* group steps kept per window; 0: 512. Audio comes a chunk at a time (the
+                          * last may be shorter): each window also computes its context, so small
+                          * chunks trade throughput for latency */
     int n_threads;       /* BLAS threads; 0: all cores */
 } wg_stream_params;
 

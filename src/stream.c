@@ -92,6 +92,9 @@ static int run(wg_stream *s, wg_error *err) {
     size_t known = frames * s->hop / s->G;                                 /* steps with final conditioning */
     size_t end = s->finished ? frames * s->hop / s->G : (size_t)-1;        /* wg_synth_samples / G */
     size_t ready = s->finished ? end : (known > s->context ? known - s->context : 0);
+    /* a window costs its context on both sides whatever it keeps: wait for a whole chunk */
+    if (!s->finished && ready < s->out_step + s->chunk)
+        return 0;
     wg_set_threads(s->p.n_threads);
     while (s->out_step < ready) {
         wg_window win;

@@ -82,6 +82,20 @@ static inline int run_cli(char *output, size_t n, const char *fmt, ...) {
     return WEXITSTATUS(status);
 }
 
+/* Runs a shell command (echoed first); returns its exit code, or -1 when it died by a signal. */
+static inline int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline int sh(const char *fmt, ...) {
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    printf("$ %s\n", cmd);
+    fflush(stdout);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
 static inline int file_exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0;

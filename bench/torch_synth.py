@@ -1,0 +1,57 @@
+#!/usr/bin/python3
+"""PyTorch side of bench/run's synthesis measurement, in its own process so that the thread count
+holds for every library torch uses (Debian's torch does its BLAS through OpenBLAS, whose threads
+torch.set_num_threads does not govern; bench/run sets OPENBLAS_NUM_THREADS and OMP_NUM_THREADS).
+Loads a waveglow.c model file into tools/wg_torch.py and times infer_from(mel, z) without
+autograd for at least MIN_SECONDS after a warm-up.
+
+    bench/torch_synth.py MODEL MEL.npy Z.npy THREADS OUT.npy MIN_SECONDS  → prints seconds=… samples_per_s=…
+"""
+import json
+import os
+import struct
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
+import wg_torch  # noqa: E402
+
+
+def load(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    cfg = json.loads(header.pop("__metadata__")["config"])
+    state = {k: torch.from_numpy(np.frombuffer(data[v["data_offsets"][0]:v["data_offsets"][1]], dtype="<f4")
+                                 .reshape(v["shape"]).copy()) for k, v in header.items()}
+    w = cfg["waveglow_config"]
+    m = wg_torch.WaveGlow(w["n_mel_channels"], w["n_flows"], w["n_group"], w["n_early_every"], w["n_early_size"],
+                          w["WN_config"], hop_length=cfg["data_config"]["hop_length"], weight_norm=False)
+    m.load_state_dict(state)
+    return m.eval()
+
+
+def main():
+    model, mel, z, threads, out, min_s = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], float(sys.argv[6])
+    torch.set_num_threads(threads)
+    m = load(model)
+    mt, zt = torch.from_numpy(np.load(mel))[None], torch.from_numpy(np.load(z))[None]
+    with torch.no_grad():
+        y = m.infer_from(mt, zt, sigma=1.0)
+        reps, t0 = 0, time.perf_counter()
+        while True:
+            m.infer_from(mt, zt, sigma=1.0)
+            reps += 1
+            t = time.perf_counter() - t0
+            if t >= min_s:
+                break
+    np.save(out, y[0].numpy())
+    print(f"seconds={t / reps:.6f} samples_per_s={y.shape[1] * reps / t:.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+/* wg_bench.c — the C side of bench/run: each subcommand times one thing and prints one line of
+ * "key=value" pairs for the driver to parse.
+ *   wg_bench sgemm M N K THREADS          sgemm GFLOP/s at that shape (row-major, as the model calls it)
+ *   wg_bench decode MODEL MEL Z THREADS OUT  latent → audio (wg_decode), seconds, samples/s, GFLOP/s
+ *   wg_bench mel AUDIO_SECONDS RATE       the log-mel front end: seconds per minute of audio
+ *   wg_bench train CONFIG BATCH SEGMENT THREADS STEPS  training step time and peak RSS
+ *   wg_bench stream MODEL SECONDS THREADS  streaming real-time factor and first-audio latency */
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "kernels.h"
+#include "model.h"
+#include "train_step.h"
+#include "trainable.h"
+#include "waveglow.h"
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+static float *randn(size_t n, unsigned seed, float scale, float shift) {
+    float *x = malloc(n * sizeof(float));
+    srand(seed);
+    for (size_t i = 0; i < n; i++) {
+        double u1 = (rand() + 1.0) / (RAND_MAX + 2.0), u2 = (rand() + 1.0) / (RAND_MAX + 2.0);
+        x[i] = shift + scale * (float)(sqrt(-2 * log(u1)) * cos(2 * M_PI * u2));
+    }
+    return x;
+}
+
+static int die(const wg_error *e) {
+    fprintf(stderr, "wg_bench: %s\n", e->message);
+    return 2;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: see the top of bench/wg_bench.c\n");
+        return 2;
+    }
+    wg_error err = {0};
+    if (!strcmp(argv[1], "sgemm") && argc == 6) {
+        int M = atoi(argv[2]), N = atoi(argv[3]), K = atoi(argv[4]);
+        wg_set_threads(atoi(argv[5]));
+        float *a = randn((size_t)M * K, 1, 1, 0), *b = randn((size_t)K * N, 2, 1, 0), *c = calloc((size_t)M * N, 4);
+        int reps = 0;
+        double t0 = now(), t;
+        do {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1, a, K, b, N, 1, c, N);
+            reps++;
+        } while ((t = now() - t0) < 1.0);
+        printf("gflops=%.2f reps=%d\n", 2.0 * M * N * K * reps / t / 1e9, reps);
+        return 0;
+    }
+    if (!strcmp(argv[1], "decode") && argc == 7) {
+        wg_model *m;
+        wg_array mel, z;
+        if (wg_model_load(argv[2], &m, &err) || wg_npy_read(argv[3], &mel, &err) || wg_npy_read(argv[4], &z, &err))
+            return die(&err);
+        size_t n = z.shape[0] * z.shape[1];
+        float *audio = malloc(n * sizeof(float));
+        wg_run_params p = wg_run_default_params();
+        p.n_threads = atoi(argv[5]);
+        wg_decode(m, mel.data, mel.shape[1], z.data, n, 1.0f, audio, &p, &err); /* warm-up */
+        int reps = 0;
+        double t0 = now(), t;
+        do {
+            if (wg_decode(m, mel.data, mel.shape[1], z.data, n, 1.0f, audio, &p, &err)) return die(&err);
+            reps++;
+        } while ((t = now() - t0) < 2.0);
+        t /= reps;
+        double secs = (double)n / wg_model_config(m)->sampling_rate;
+        wg_model_info info = wg_model_get_info(m);
+        size_t shape[1] = {n};
+        if (wg_npy_write(argv[6], audio, 1, shape, &err)) return die(&err);
+        printf("seconds=%.6f samples_per_s=%.1f gflops=%.2f rtf=%.3f reps=%d\n", t, n / t,
+               info.flops_per_second * secs / t / 1e9, secs / t, reps);
+        return 0;
+    }
+    if (!strcmp(argv[1], "mel") && argc == 4) {
+        double secs = atof(argv[2]);
+        wg_config c = wg_config_default();
+        c.sampling_rate = atoi(argv[3]);
+        c.mel_fmax = fmin(8000, c.sampling_rate / 2.0);
+        size_t n = (size_t)(secs * c.sampling_rate);
+        float *x = randn(n, 3, 0.1f, 0);
+        wg_mel *mel;
+        if (wg_mel_create(&c, &mel, &err)) return die(&err);
+        float *out = malloc(sizeof(float) * 80 * wg_mel_frames(mel, n));
+        int reps = 0;
+        double t0 = now(), t;
+        do {
+            wg_mel_compute(mel, x, n, out, NULL);
+            reps++;
+        } while ((t = now() - t0) < 1.0);
+        printf("seconds_per_minute=%.6f\n", t / reps / secs * 60);
+        return 0;
+    }
+    if (!strcmp(argv[1], "train") && argc == 7) {
+        wg_config cfg;
+        if (wg_config_load(argv[2], &cfg, &err)) return die(&err);
+        int B = atoi(argv[3]), S = atoi(argv[4]), steps = atoi(argv[6]);
+        wg_set_threads(atoi(argv[5]));
+        wg_trainable tr;
+        wg_trainable_build(&cfg, 1, &tr);
+        float *params = randn(tr.table.total, 4, 0.05f, 0), *theta = malloc(tr.total * 4), *grad = malloc(tr.table.total * 4);
+        float *dtheta = malloc(tr.total * 4);
+        for (int i = 0; i < tr.table.n; i++) /* 1×1 convs: identity, so the flow is invertible */
+            if (tr.table.p[i].role == WG_P_CONVINV_W) {
+                size_t r = tr.table.p[i].shape[0];
+                for (size_t j = 0; j < r * r; j++) params[tr.table.p[i].offset + j] = (j / r == j % r);
+            }
+        wg_trainable_from_params(&tr, params, theta);
+        float *copy = malloc(tr.table.total * 4);
+        memcpy(copy, params, tr.table.total * 4);
+        wg_model *m;
+        if (wg_model_from_params(&cfg, copy, "bench", &m, &err)) return die(&err);
+        size_t frames = 1 + (size_t)S / cfg.hop_length;
+        float *mel = randn((size_t)B * cfg.n_mel_channels * frames, 5, 1, -5), *audio = randn((size_t)B * S, 6, 0.1f, 0);
+        wg_train_work w;
+        wg_train_work_alloc(&cfg, (size_t)S / cfg.n_group, &w);
+        double t0 = 0;
+        for (int s = 0; s <= steps; s++) {
+            if (s == 1) t0 = now(); /* the first step warms up */
+            memset(grad, 0, tr.table.total * 4);
+            for (int b = 0; b < B; b++) {
+                wg_segment_terms terms;
+                wg_train_segment(m, grad, mel + (size_t)b * cfg.n_mel_channels * frames, frames, audio + (size_t)b * S,
+                                 (size_t)S, 1.0 / ((double)B * S), &w, &terms);
+            }
+            wg_trainable_backward(&tr, theta, grad, dtheta);
+        }
+        double t = (now() - t0) / steps;
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        printf("step_seconds=%.4f samples_per_s=%.1f peak_rss_mb=%.1f\n", t, B * S / t, ru.ru_maxrss / 1024.0);
+        return 0;
+    }
+    if (!strcmp(argv[1], "stream") && argc == 5) {
+        wg_model *m;
+        if (wg_model_load(argv[2], &m, &err)) return die(&err);
+        const wg_config *c = wg_model_config(m);
+        size_t frames = (size_t)(atof(argv[3]) * c->sampling_rate / c->hop_length), M = (size_t)c->n_mel_channels;
+        float *mel = randn(M * frames, 7, 1, -5), *out = malloc(frames * (size_t)c->hop_length * 4);
+        wg_stream_params sp = wg_stream_default_params();
+        sp.n_threads = atoi(argv[4]);
+        wg_stream *s;
+        if (wg_stream_create(m, &sp, &s, &err)) return die(&err);
+        /* frames arrive at real-time pace; latency: first frame in → first sample out */
+        double frame_s = (double)c->hop_length / c->sampling_rate, t0 = now(), first = -1, busy = 0;
+        size_t got = 0;
+        for (size_t f = 0; f < frames; f++) {
+            double due = t0 + f * frame_s, t = now();
+            if (t < due) {
+                struct timespec ts = {0, (long)((due - t) * 1e9)};
+                nanosleep(&ts, NULL);
+            }
+            double b0 = now();
+            wg_stream_push(s, mel + f, 1, frames, &err);
+            busy += now() - b0;
+            size_t k = wg_stream_pull(s, out + got, frames * (size_t)c->hop_length - got);
+            if (k && first < 0) first = now() - t0;
+            got += k;
+        }
+        double b0 = now();
+        wg_stream_finish(s, &err);
+        busy += now() - b0;
+        got += wg_stream_pull(s, out + got, frames * (size_t)c->hop_length - got);
+        printf("rtf=%.3f first_audio_ms=%.1f lookahead_ms=%.1f\n", (double)got / c->sampling_rate / busy, 1000 * first,
+               1000.0 * wg_stream_lookahead(s) / c->sampling_rate);
+        return 0;
+    }
+    fprintf(stderr, "wg_bench: unknown or malformed command %s\n", argv[1]);
+    return 2;
+}
