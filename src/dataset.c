@@ -125,7 +125,8 @@ int wg_dataset_load(const char *source, const wg_config *cfg, double val_fractio
         free_list(&l);
         return rc;
     }
-    qsort(l.p, (size_t)l.n, sizeof *l.p, cmp_str);
+    if (l.n) /* qsort's pointer must not be NULL, even for zero elements */
+        qsort(l.p, (size_t)l.n, sizeof *l.p, cmp_str);
     ds->train = calloc((size_t)l.n + 1, sizeof *ds->train);
     ds->val = calloc((size_t)l.n + 1, sizeof *ds->val);
     if (!ds->train || !ds->val) {

@@ -578,6 +578,21 @@ static FILE *open_csv(const char *run_dir, long step, wg_error *err) {
     return fp;
 }
 
+/* A run killed while writing leaves NAME.tmp.XXXXXX behind (the rename never happened); the
+ * previous files are intact, so the temporaries are only litter. */
+static void remove_stale_temporaries(const char *run_dir, wg_log_fn log, void *user) {
+    DIR *d = opendir(run_dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strstr(e->d_name, ".tmp.")) {
+            char path[4200];
+            snprintf(path, sizeof path, "%s/%s", run_dir, e->d_name);
+            if (unlink(path) == 0) say(log, user, "removed %s, left by an interrupted write", path);
+        }
+    closedir(d);
+}
+
 int wg_train(const wg_train_request *req, const wg_train_hooks *hooks, wg_error *err) {
     wg_train_hooks h = hooks ? *hooks : (wg_train_hooks){0};
     run_state s = {0}, snap = {0};
@@ -592,6 +607,7 @@ int wg_train(const wg_train_request *req, const wg_train_hooks *hooks, wg_error 
     int rc = 0;
     if (mkdir(req->run_dir, 0777) && errno != EEXIST)
         return wg_fail(err, WG_EIO, "%s: cannot create the run directory: %s", req->run_dir, strerror(errno));
+    remove_stale_temporaries(req->run_dir, h.log, h.user);
 
     char ckpt[4200];
     if (req->resume && wg_latest_checkpoint(req->run_dir, ckpt, sizeof ckpt, h.log, h.user) == 0) {
@@ -792,7 +808,10 @@ int wg_train(const wg_train_request *req, const wg_train_hooks *hooks, wg_error 
         if (ckpt_now && ok) {
             char path[4300];
             if ((rc = write_checkpoint(req->run_dir, &s, path, sizeof path, err))) goto done;
-            say(h.log, h.user, "checkpoint %s (validation NLL %.5f nats/sample)", path, last_val);
+            if (ds.n_val > 0)
+                say(h.log, h.user, "checkpoint %s (validation NLL %.5f nats/sample)", path, last_val);
+            else
+                say(h.log, h.user, "checkpoint %s", path);
             prune_checkpoints(req->run_dir, s.opt.keep_checkpoints, h.log, h.user);
             SNAPSHOT(snap, s);
             last_ckpt = s.step;
