@@ -26,6 +26,8 @@ cmake -S . -B build-test-tsan -DCMAKE_BUILD_TYPE=Debug -DWG_SANITIZE_THREAD=ON >
 cmake --build build-test-tsan -j "$jobs" --target test_ring test_mel >/dev/null
 echo "== tsan tests"
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-test-tsan -L tsan --no-tests=error --output-on-failure
+echo "== valgrind"
+bash tools/valgrind.sh build-test-release
 # libFuzzer smoke run: every parser target for 20 s from its committed seeds (tools/fuzz.sh)
 echo "== fuzz smoke"
 bash tools/fuzz.sh 20
