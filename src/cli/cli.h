@@ -48,6 +48,12 @@ wg_run_params cli_run_params(const char *cmd, long threads, bool quiet);
 bool cli_parse_float(const char *cmd, const char *opt, const char *text, double lo, double hi, double *out);
 bool cli_has_suffix(const char *path, const char *suffix);
 
+/* Encodes one audio file (its own mel, or the mel in mel_path when not NULL), cut to whole
+ * groups (said when note_cut and not quiet): *z (the caller frees it) holds *n samples' latent,
+ * lk the likelihood. 0, or CLI_BAD with the reason printed. */
+int cli_encode_file(const char *cmd, const char *in, const char *mel_path, const wg_model *model, bool quiet,
+                    bool note_cut, const wg_run_params *p, float **z, size_t *n, wg_likelihood *lk);
+
 /* The likelihood terms as text, or as a cJSON object (the caller deletes it); cJSON stays out of
  * this header, so the object is handed over as void *. */
 void cli_print_likelihood(const char *name, const wg_likelihood *lk);

@@ -88,41 +88,13 @@ int cmd_encode(int argc, char **argv) {
     int rc = cli_load_config("encode", model_path, NULL, &cfg, &model);
     if (rc)
         return rc;
-    wg_audio audio = {0};
-    wg_array mel = {0};
     float *z = NULL;
-    wg_error err = {0};
-    if (mel_path) {
-        if ((rc = cli_read_audio("encode", in, cfg.sampling_rate, quiet || json, &audio)))
-            goto done;
-        if ((rc = cli_load_mel("encode", mel_path, model, quiet || json, &mel, NULL)))
-            goto done;
-    } else if ((rc = cli_load_mel("encode", in, model, quiet || json, &mel, &audio))) {
-        goto done;
-    }
-    size_t G = (size_t)cfg.n_group, n = audio.n_samples / G * G;
-    if (n == 0) {
-        fprintf(stderr, "waveglow encode: %s: %zu samples is less than one group of %zu\n", in, audio.n_samples, G);
-        rc = CLI_BAD;
-        goto done;
-    }
-    if (n != audio.n_samples && !quiet && !json)
-        fprintf(stderr,
-                "waveglow encode: %s: dropped the last %zu samples (length must be a multiple of n_group %zu)\n", in,
-                audio.n_samples - n, G);
-    z = malloc(n * sizeof(float));
-    if (!z) {
-        fprintf(stderr, "waveglow encode: out of memory\n");
-        rc = CLI_BAD;
-        goto done;
-    }
+    size_t n = 0, G = (size_t)cfg.n_group;
     wg_likelihood lk;
     wg_run_params p = cli_run_params("encode", threads, quiet || json);
-    if (wg_encode(model, mel.data, mel.shape[1], audio.samples, n, z, &lk, &p, &err)) {
-        fprintf(stderr, "waveglow encode: %s: %s\n", in, err.message);
-        rc = CLI_BAD;
+    if ((rc = cli_encode_file("encode", in, mel_path, model, quiet || json, true, &p, &z, &n, &lk)))
         goto done;
-    }
+    wg_error err = {0};
     size_t shape[2] = {G, n / G};
     if (wg_npy_write(out, z, 2, shape, &err)) {
         rc = cli_error("encode", &err);
@@ -142,8 +114,49 @@ int cmd_encode(int argc, char **argv) {
     }
 done:
     free(z);
+    wg_model_free(model);
+    return rc;
+}
+
+int cli_encode_file(const char *cmd, const char *in, const char *mel_path, const wg_model *model, bool quiet,
+                    bool note_cut, const wg_run_params *p, float **z, size_t *n_out, wg_likelihood *lk) {
+    const wg_config *cfg = wg_model_config(model);
+    wg_audio audio = {0};
+    wg_array mel = {0};
+    wg_error err = {0};
+    int rc;
+    *z = NULL;
+    if (mel_path) {
+        if ((rc = cli_read_audio(cmd, in, cfg->sampling_rate, quiet, &audio)) ||
+            (rc = cli_load_mel(cmd, mel_path, model, quiet, &mel, NULL)))
+            goto done;
+    } else if ((rc = cli_load_mel(cmd, in, model, quiet, &mel, &audio))) {
+        goto done;
+    }
+    size_t G = (size_t)cfg->n_group, n = audio.n_samples / G * G;
+    if (n == 0) {
+        fprintf(stderr, "waveglow %s: %s: %zu samples is less than one group of %zu\n", cmd, in, audio.n_samples, G);
+        rc = CLI_BAD;
+        goto done;
+    }
+    if (n != audio.n_samples && note_cut && !quiet)
+        fprintf(stderr, "waveglow %s: %s: dropped the last %zu samples (length must be a multiple of n_group %zu)\n",
+                cmd, in, audio.n_samples - n, G);
+    if (!(*z = malloc(n * sizeof(float)))) {
+        fprintf(stderr, "waveglow %s: out of memory\n", cmd);
+        rc = CLI_BAD;
+        goto done;
+    }
+    if (wg_encode(model, mel.data, mel.shape[1], audio.samples, n, *z, lk, p, &err)) {
+        fprintf(stderr, "waveglow %s: %s: %s\n", cmd, in, err.message);
+        free(*z);
+        *z = NULL;
+        rc = CLI_BAD;
+        goto done;
+    }
+    *n_out = n;
+done:
     wg_array_free(&mel);
     wg_audio_free(&audio);
-    wg_model_free(model);
     return rc;
 }

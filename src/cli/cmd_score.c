@@ -62,31 +62,22 @@ int cmd_score(int argc, char **argv) {
     wg_run_params p = cli_run_params("score", threads, quiet || json);
     for (int i = optind; i < argc; i++) {
         const char *in = argv[i];
-        wg_audio audio;
-        wg_array mel;
-        wg_error err = {0};
-        if (cli_load_mel("score", in, model, quiet || json, &mel, &audio)) {
+        float *z;
+        size_t n;
+        wg_likelihood lk;
+        /* the few samples past the last whole group are not worth a line per file here */
+        if (cli_encode_file("score", in, NULL, model, quiet || json, false, &p, &z, &n, &lk)) {
             n_failed++;
             continue;
         }
-        size_t n = audio.n_samples / (size_t)cfg.n_group * (size_t)cfg.n_group;
-        float *z = malloc((n ? n : 1) * sizeof(float));
-        wg_likelihood lk;
-        if (!z || wg_encode(model, mel.data, mel.shape[1], audio.samples, n, z, &lk, &p, &err)) {
-            fprintf(stderr, "waveglow score: %s: %s\n", in, z ? err.message : "out of memory");
-            n_failed++;
-        } else {
-            total_ll += lk.log_likelihood;
-            total_n += n;
-            if (json)
-                cJSON_AddItemToArray(files, cli_likelihood_json(in, &lk));
-            else
-                printf("%-40s %10zu samples  %9.5f nats/sample  %8.4f bits/sample\n", in, n, lk.nats_per_sample,
-                       lk.bits_per_sample16);
-        }
+        total_ll += lk.log_likelihood;
+        total_n += n;
+        if (json)
+            cJSON_AddItemToArray(files, cli_likelihood_json(in, &lk));
+        else
+            printf("%-40s %10zu samples  %9.5f nats/sample  %8.4f bits/sample\n", in, n, lk.nats_per_sample,
+                   lk.bits_per_sample16);
         free(z);
-        wg_array_free(&mel);
-        wg_audio_free(&audio);
     }
     double per = total_n ? total_ll / (double)total_n : NAN;
     double bits = (log(32768.0) - per) / log(2.0);
