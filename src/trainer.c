@@ -312,7 +312,8 @@ static int list_checkpoints(const char *run_dir, char ***out) {
         l[n++] = strdup(e->d_name);
     }
     closedir(d);
-    qsort(l, (size_t)n, sizeof *l, cmp_desc);
+    if (n) /* qsort's pointer must not be NULL, even for zero elements */
+        qsort(l, (size_t)n, sizeof *l, cmp_desc);
     *out = l;
     return n;
 }

@@ -206,6 +206,12 @@ static void test_bad_configs_and_data(void **state) {
     assert_non_null(strstr(out, "no readable training audio"));
     assert_int_equal(run_cli(out, sizeof out, "train --data %s --out %s", list, run), 2);
     assert_int_equal(run_cli(out, sizeof out, "export %s/nothing -o %s/x.safetensors", tmp_dir(), tmp_dir()), 2);
+    /* an existing folder without checkpoints (found by fuzz_cli: qsort of an empty, NULL list) */
+    char empty[512];
+    tmp_path(empty, sizeof empty, "empty_run");
+    mkdir(empty, 0777);
+    assert_int_equal(run_cli(out, sizeof out, "export %s -o %s/x.safetensors", empty, tmp_dir()), 2);
+    assert_non_null(strstr(out, "no usable checkpoint"));
 }
 
 int main(void) {

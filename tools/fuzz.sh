@@ -21,8 +21,10 @@ run_one() {
   local t=$1
   mkdir -p "$work/$t"
   cp fuzz/corpus/"$t"/* "$work/$t/"
+  local quiet=()
+  [ "$t" = cli ] && quiet=(-close_fd_mask=3) # the commands print; libFuzzer's own report stays
   (cd "$work" && "$root/${build}/fuzz_$t" -max_total_time="$secs" -max_len=65536 -timeout=20 \
-     -rss_limit_mb=3072 "$work/$t" >"$work/$t.log" 2>&1)
+     -rss_limit_mb=3072 -artifact_prefix="$work/$t-" "${quiet[@]}" "$work/$t" >"$work/$t.log" 2>&1)
 }
 pids=()
 for t in "${targets[@]}"; do
