@@ -50,6 +50,30 @@ static void say(wg_log_fn log, void *user, const char *fmt, ...) {
     log(user, line);
 }
 
+/* Every numeric option of train_config, as (field = key, lowest, highest): the one list from
+ * which the parser and the copy written into checkpoints are both generated. */
+#define WG_TRAIN_NUMERIC_OPTIONS(X)                                                                                  \
+    X(learning_rate, 0, 10)                                                                                        \
+    X(batch_size, 1, 4096)                                                                                         \
+    X(seed, 0, 9007199254740991.0)                                                                                 \
+    X(iters_per_checkpoint, 1, 1e12)                                                                               \
+    X(epochs, 1, 1e12)                                                                                             \
+    X(adam_beta1, 0, 0.999999)                                                                                     \
+    X(adam_beta2, 0, 0.99999999)                                                                                   \
+    X(adam_eps, 0, 1)                                                                                              \
+    X(weight_decay, 0, 1)                                                                                          \
+    X(warmup_steps, 0, 1e12)                                                                                       \
+    X(lr_step_size, 1, 1e12)                                                                                       \
+    X(lr_gamma, 0, 1)                                                                                              \
+    X(lr_min, 0, 10)                                                                                               \
+    X(grad_clip, 0, 1e12)                                                                                          \
+    X(dequantize, 0, 1)                                                                                            \
+    X(validation_fraction, 0, 0.9)                                                                                 \
+    X(validate_every, 0, 1e12)                                                                                     \
+    X(keep_checkpoints, 1, 1000)                                                                                   \
+    X(max_bad_steps, 1, 1000000)                                                                                   \
+    X(log_every, 1, 1e12)
+
 int wg_train_options_parse(const char *json, const char *source, wg_train_options *o, wg_log_fn warn, void *user,
                            wg_error *err) {
     *o = wg_train_default_options();
@@ -67,35 +91,16 @@ int wg_train_options_parse(const char *json, const char *source, wg_train_option
         const char *k = it->string;
         double v = it->valuedouble;
         bool num = cJSON_IsNumber(it) && isfinite(v);
-#define NUM(key, lo, hi, dst)                                                                                       \
-    if (!strcmp(k, key)) {                                                                                          \
+#define NUM(name, lo, hi)                                                                                           \
+    if (!strcmp(k, #name)) {                                                                                        \
         if (!num || v < (lo) || v > (hi))                                                                           \
-            rc = wg_fail(err, WG_ECONFIG, "%s: train_config.%s must be a number in [%g, %g]", source, key,          \
+            rc = wg_fail(err, WG_ECONFIG, "%s: train_config.%s must be a number in [%g, %g]", source, #name,        \
                          (double)(lo), (double)(hi));                                                               \
         else                                                                                                        \
-            dst = v;                                                                                                \
+            o->name = v;                                                                                            \
         continue;                                                                                                   \
     }
-        NUM("learning_rate", 0, 10, o->learning_rate)
-        NUM("batch_size", 1, 4096, o->batch_size)
-        NUM("seed", 0, 9007199254740991.0, o->seed)
-        NUM("iters_per_checkpoint", 1, 1e12, o->iters_per_checkpoint)
-        NUM("epochs", 1, 1e12, o->epochs)
-        NUM("adam_beta1", 0, 0.999999, o->adam_beta1)
-        NUM("adam_beta2", 0, 0.99999999, o->adam_beta2)
-        NUM("adam_eps", 0, 1, o->adam_eps)
-        NUM("weight_decay", 0, 1, o->weight_decay)
-        NUM("warmup_steps", 0, 1e12, o->warmup_steps)
-        NUM("lr_step_size", 1, 1e12, o->lr_step_size)
-        NUM("lr_gamma", 0, 1, o->lr_gamma)
-        NUM("lr_min", 0, 10, o->lr_min)
-        NUM("grad_clip", 0, 1e12, o->grad_clip)
-        NUM("dequantize", 0, 1, o->dequantize)
-        NUM("validation_fraction", 0, 0.9, o->validation_fraction)
-        NUM("validate_every", 0, 1e12, o->validate_every)
-        NUM("keep_checkpoints", 1, 1000, o->keep_checkpoints)
-        NUM("max_bad_steps", 1, 1000000, o->max_bad_steps)
-        NUM("log_every", 1, 1e12, o->log_every)
+        WG_TRAIN_NUMERIC_OPTIONS(NUM)
 #undef NUM
         if (!strcmp(k, "lr_schedule")) {
             const char *s = cJSON_IsString(it) ? it->valuestring : "";
@@ -132,27 +137,10 @@ int wg_train_options_parse(const char *json, const char *source, wg_train_option
 static char *options_json(const wg_train_options *o) {
     static const char *sched[] = {"constant", "step", "cosine"};
     cJSON *t = cJSON_CreateObject();
-    cJSON_AddNumberToObject(t, "learning_rate", o->learning_rate);
-    cJSON_AddNumberToObject(t, "batch_size", o->batch_size);
-    cJSON_AddNumberToObject(t, "seed", (double)o->seed);
-    cJSON_AddNumberToObject(t, "iters_per_checkpoint", (double)o->iters_per_checkpoint);
-    cJSON_AddNumberToObject(t, "epochs", (double)o->epochs);
-    cJSON_AddNumberToObject(t, "adam_beta1", o->adam_beta1);
-    cJSON_AddNumberToObject(t, "adam_beta2", o->adam_beta2);
-    cJSON_AddNumberToObject(t, "adam_eps", o->adam_eps);
-    cJSON_AddNumberToObject(t, "weight_decay", o->weight_decay);
+#define PUT(name, lo, hi) cJSON_AddNumberToObject(t, #name, (double)o->name);
+    WG_TRAIN_NUMERIC_OPTIONS(PUT)
+#undef PUT
     cJSON_AddStringToObject(t, "lr_schedule", sched[o->lr_schedule]);
-    cJSON_AddNumberToObject(t, "warmup_steps", (double)o->warmup_steps);
-    cJSON_AddNumberToObject(t, "lr_step_size", (double)o->lr_step_size);
-    cJSON_AddNumberToObject(t, "lr_gamma", o->lr_gamma);
-    cJSON_AddNumberToObject(t, "lr_min", o->lr_min);
-    cJSON_AddNumberToObject(t, "grad_clip", o->grad_clip);
-    cJSON_AddNumberToObject(t, "dequantize", o->dequantize);
-    cJSON_AddNumberToObject(t, "validation_fraction", o->validation_fraction);
-    cJSON_AddNumberToObject(t, "validate_every", (double)o->validate_every);
-    cJSON_AddNumberToObject(t, "keep_checkpoints", o->keep_checkpoints);
-    cJSON_AddNumberToObject(t, "max_bad_steps", o->max_bad_steps);
-    cJSON_AddNumberToObject(t, "log_every", (double)o->log_every);
     cJSON_AddBoolToObject(t, "weight_norm", o->weight_norm);
     cJSON *root = cJSON_CreateObject();
     cJSON_AddItemToObject(root, "train_config", t);
