@@ -116,6 +116,51 @@ static void test_full_disk(void **state) {
     assert_int_not_equal(system(cmd), 0);
 }
 
+/* An input the program may not read (root reads anything, so as root the program runs as nobody):
+ * exit 2 naming the file and the reason, the previous output kept, no temporary left. */
+static void test_unreadable_input(void **state) {
+    (void)state;
+    const char *drop = "";
+    if (geteuid() == 0) {
+        if (system("command -v setpriv >/dev/null 2>&1")) {
+            skip();
+            return;
+        }
+        drop = "setpriv --reuid=65534 --regid=65534 --clear-groups ";
+    }
+    char dir[512], in[600], keep[600], cmd[4096];
+    tmp_path(dir, sizeof dir, "shared");
+    mkdir(dir, 0777);
+    chmod(dir, 0777); /* the unprivileged program writes its output here */
+    chmod(tmp_dir(), 0711);
+    snprintf(in, sizeof in, "%s/locked.wav", dir);
+    snprintf(keep, sizeof keep, "%s/keep.wav", dir);
+    float x[4000], good[256] = {0.5f};
+    for (int i = 0; i < 4000; i++) x[i] = 0.3f * sinf(0.02f * i);
+    wg_error err = {0};
+    assert_int_equal(wg_audio_write(in, x, 4000, 22050, WG_FORMAT_PCM16, NULL, &err), 0);
+    assert_int_equal(wg_audio_write(keep, good, 256, 22050, WG_FORMAT_PCM16, NULL, &err), 0);
+    chmod(keep, 0666);
+    chmod(in, 0);
+    snprintf(cmd, sizeof cmd, "%s%s vocode --model %s %s -o %s 2>&1", drop, WG_CLI_PATH, TINY, in, keep);
+    FILE *p = popen(cmd, "r");
+    size_t got = fread(out, 1, sizeof out - 1, p);
+    out[got] = '\0';
+    int status = pclose(p);
+    printf("$ %s\n%s", cmd, out);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+    assert_non_null(strstr(out, "locked.wav"));
+    assert_non_null(strstr(out, "ermission denied"));
+    wg_audio a;
+    assert_int_equal(wg_audio_read(keep, 0, NULL, &a, &err), 0);
+    assert_int_equal(a.n_samples, 256);
+    assert_true(a.samples[0] == 0.5f);
+    wg_audio_free(&a);
+    snprintf(cmd, sizeof cmd, "ls %s | grep -q '\\.tmp\\.'", dir);
+    assert_int_not_equal(system(cmd), 0);
+    chmod(tmp_dir(), 0700);
+}
+
 static void test_numerical_safety(void **state) {
     (void)state;
     /* training on silence, clipped audio, a DC offset and very loud files */
@@ -242,6 +287,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_input_matrix),
         cmocka_unit_test(test_full_disk),
+        cmocka_unit_test(test_unreadable_input),
         cmocka_unit_test(test_numerical_safety),
         cmocka_unit_test(test_sigkill_during_training),
     };
