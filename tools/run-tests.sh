@@ -28,6 +28,6 @@ echo "== tsan tests"
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-test-tsan -L tsan --no-tests=error --output-on-failure
 echo "== valgrind"
 bash tools/valgrind.sh build-test-release
-# libFuzzer smoke run: every parser target for 20 s from its committed seeds (tools/fuzz.sh)
+# libFuzzer smoke run: every parser target for 30 s from its committed seeds (tools/fuzz.sh)
 echo "== fuzz smoke"
-bash tools/fuzz.sh 20
+bash tools/fuzz.sh 30
