@@ -184,11 +184,11 @@ static uint64_t draw(uint64_t seed, uint32_t stream, uint64_t index, uint32_t wo
 
 enum { STREAM_EPOCH = 0x45504f43, STREAM_START = 0x53545254, STREAM_NOISE = 0x4e4f4953 };
 
-int wg_dataset_batch(const wg_dataset *ds, const wg_config *cfg, uint64_t seed, long step, int batch,
+int wg_dataset_batch(const wg_dataset *ds, const wg_config *cfg, uint64_t seed, long first_item, int batch,
                      double dequant, wg_mel *mel, int *perm, long *perm_epoch, float *audio, float *mels) {
     size_t S = (size_t)cfg->segment_length, frames = wg_mel_frames(mel, S), M = (size_t)cfg->n_mel_channels;
     for (int b = 0; b < batch; b++) {
-        uint64_t pos = (uint64_t)step * (uint64_t)batch + (uint64_t)b;
+        uint64_t pos = (uint64_t)first_item + (uint64_t)b;
         long epoch = (long)(pos / (uint64_t)ds->n_train);
         if (epoch != *perm_epoch) {
             for (int i = 0; i < ds->n_train; i++) perm[i] = i;

@@ -4,10 +4,11 @@
  * skipped; other sample rates are resampled. A fixed fraction of files, chosen by a hash of their
  * path (so the split never changes as files are added), is held out for validation.
  *
- * Batches are a pure function of (seed, step): item p = step·B + b is file perm_e[p mod n] of
- * epoch e = p / n, with perm_e a Fisher-Yates shuffle drawn from Philox(seed, e); its segment
- * start and dequantisation noise are drawn from Philox(seed, p). Resuming a run therefore needs
- * nothing but the step. */
+ * Training items form one endless sequence, a pure function of the seed: item p is file
+ * perm_e[p mod n] of epoch e = p / n, with perm_e a Fisher-Yates shuffle drawn from Philox(seed, e);
+ * its segment start and dequantisation noise are drawn from Philox(seed, p). A batch is a run of
+ * consecutive items, so resuming needs only the count of items consumed, and data-parallel ranks
+ * that take disjoint runs of the same global batch read disjoint files within every epoch. */
 #ifndef WG_DATASET_H
 #define WG_DATASET_H
 
@@ -35,11 +36,11 @@ int wg_dataset_load(const char *source, const wg_config *cfg, double val_fractio
                     wg_dataset *ds, wg_error *err);
 void wg_dataset_free(wg_dataset *ds);
 
-/* The batch of `step`: audio (B, segment_length) and mels (B, n_mel, 1 + segment_length/hop),
+/* Items first_item .. first_item + B - 1: audio (B, segment_length) and mels (B, n_mel, 1 + segment_length/hop),
  * NVIDIA's Mel2Samp: a random segment of each file (shorter files zero-padded at the end), its
  * mel, then optional dequantisation noise of uniform ±dequant/2 added to the audio. `perm` is
  * caller scratch of n_train ints, `perm_epoch` its epoch (start with -1). */
-int wg_dataset_batch(const wg_dataset *ds, const wg_config *cfg, uint64_t seed, long step, int batch,
+int wg_dataset_batch(const wg_dataset *ds, const wg_config *cfg, uint64_t seed, long first_item, int batch,
                      double dequant, wg_mel *mel, int *perm, long *perm_epoch, float *audio, float *mels);
 
 #endif

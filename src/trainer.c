@@ -241,6 +241,7 @@ typedef struct run_state {
     wg_trainable tr;
     float *theta, *m, *v; /* tr.total each */
     long step;
+    long items;      /* training items consumed: the data position */
     double lr_scale; /* halved at each rollback */
     long bad_total;
 } run_state;
@@ -266,12 +267,14 @@ static int write_checkpoint(const char *run_dir, const run_state *s, char *writt
             x->data = bufs[part] + te->offset;
         }
     char *cfg = wg_config_to_json(&s->cfg), *opt = options_json(&s->opt);
-    char step[32], scale[32], bad[32];
+    char step[32], scale[32], bad[32], items[32];
     snprintf(step, sizeof step, "%ld", s->step);
+    snprintf(items, sizeof items, "%ld", s->items);
     snprintf(scale, sizeof scale, "%.17g", s->lr_scale);
     snprintf(bad, sizeof bad, "%ld", s->bad_total);
     const char *meta[] = {"format", CKPT_FORMAT, "config", cfg, "train_config", opt, "step", step,
-                          "lr_scale", scale, "bad_steps", bad, "weight_norm", s->opt.weight_norm ? "1" : "0", NULL};
+                          "lr_scale", scale, "bad_steps", bad, "weight_norm", s->opt.weight_norm ? "1" : "0", "items", items,
+                          NULL};
     snprintf(written, wn, "%s/ckpt-%08ld.safetensors", run_dir, s->step);
     int rc = cfg && opt ? wg_st_write(written, e, 3 * n, meta, err) : wg_fail(err, WG_ENOMEM, "out of memory");
     free(cfg), free(opt), free(e), free(names);
@@ -326,7 +329,7 @@ static int read_checkpoint(const char *path, run_state *s, wg_error *err) {
     int rc = wg_st_read(path, &st, err);
     if (rc) return rc;
     const char *format = wg_st_meta(&st, "format"), *step = wg_st_meta(&st, "step"), *tc = wg_st_meta(&st, "train_config");
-    const char *scale = wg_st_meta(&st, "lr_scale"), *bad = wg_st_meta(&st, "bad_steps");
+    const char *scale = wg_st_meta(&st, "lr_scale"), *bad = wg_st_meta(&st, "bad_steps"), *items = wg_st_meta(&st, "items");
     if (!format || strcmp(format, CKPT_FORMAT) || !step || !tc || !st.config) {
         wg_st_close(&st);
         return wg_fail(err, WG_EFORMAT, "%s: not a waveglow.c checkpoint", path);
@@ -339,6 +342,8 @@ static int read_checkpoint(const char *path, run_state *s, wg_error *err) {
     s->step = strtol(step, NULL, 10);
     s->lr_scale = scale ? strtod(scale, NULL) : 1.0;
     s->bad_total = bad ? strtol(bad, NULL, 10) : 0;
+    /* checkpoints from before data parallelism consumed batch_size items per step */
+    s->items = items ? strtol(items, NULL, 10) : s->step * s->opt.batch_size;
     if ((rc = wg_trainable_build(&s->cfg, s->opt.weight_norm, &s->tr))) {
         wg_st_close(&st);
         return wg_fail(err, WG_ENOMEM, "out of memory");
@@ -447,6 +452,8 @@ typedef struct loader {
     const wg_train_options *opt;
     batch_slot slot[2];
     long next_step, end_step;
+    long first_step, first_item, items_per_step, rank_offset; /* step k's batch starts at item
+        first_item + (k - first_step)·items_per_step + rank_offset */
     bool stop;
     int error;
     pthread_mutex_t mu;
@@ -476,7 +483,8 @@ static void *loader_main(void *arg) {
         bool stop = L->stop || step >= L->end_step;
         pthread_mutex_unlock(&L->mu);
         if (stop) break;
-        int rc = wg_dataset_batch(L->ds, L->cfg, L->opt->seed, step, L->opt->batch_size, L->opt->dequantize, mel, perm,
+        long item = L->first_item + (step - L->first_step) * L->items_per_step + L->rank_offset;
+        int rc = wg_dataset_batch(L->ds, L->cfg, L->opt->seed, item, L->opt->batch_size, L->opt->dequantize, mel, perm,
                                   &perm_epoch, s->audio, s->mels);
         pthread_mutex_lock(&L->mu);
         if (rc) L->error = rc;
@@ -515,15 +523,45 @@ static double now_s(void) {
     return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
-/* validation NLL in nats per sample over the held-out files; at the run's thread count, since
- * OpenBLAS's count is process-wide and a change would change the training's summation order */
-static double validate(const wg_model *m, const wg_dataset *ds, wg_mel *mel, int threads) {
+/* ---- data parallelism: one process is a communicator of size 1 that never communicates ---------- */
+
+static int comm_sum_f32(const wg_train_comm *c, float *x, size_t n) {
+    return c->size > 1 && c->sum_f32(c->ctx, x, n) ? WG_EIO : 0;
+}
+static int comm_sum_f64(const wg_train_comm *c, double *x, size_t n) {
+    return c->size > 1 && c->sum_f64(c->ctx, x, n) ? WG_EIO : 0;
+}
+static int comm_broadcast(const wg_train_comm *c, void *buf, size_t bytes) {
+    return c->size > 1 && c->broadcast(c->ctx, buf, bytes) ? WG_EIO : 0;
+}
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* 0 when every rank holds rank 0's bytes (compared by hash), else WG_ECONFIG (or WG_EIO) */
+static int comm_check_same(const wg_train_comm *c, const void *p, size_t n) {
+    if (c->size == 1) return 0;
+    uint64_t mine = fnv1a(0xcbf29ce484222325ull, p, n), root = mine;
+    if (comm_broadcast(c, &root, sizeof root)) return WG_EIO;
+    double differ = mine != root;
+    if (comm_sum_f64(c, &differ, 1)) return WG_EIO;
+    return differ > 0 ? WG_ECONFIG : 0;
+}
+
+/* validation NLL in nats per sample over the held-out files, which the ranks share out; at the
+ * run's thread count, since OpenBLAS's count is process-wide and a change would change the
+ * training's summation order */
+static double validate(const wg_model *m, const wg_dataset *ds, wg_mel *mel, int threads, const wg_train_comm *comm,
+                       int *comm_rc) {
     wg_run_params p = wg_run_default_params();
     p.n_threads = threads;
     double ll = 0;
     size_t n_total = 0;
     size_t G = (size_t)m->cfg.n_group, M = (size_t)m->cfg.n_mel_channels;
-    for (int i = 0; i < ds->n_val; i++) {
+    for (int i = comm->rank; i < ds->n_val; i += comm->size) {
         const wg_clip *c = &ds->val[i];
         size_t n = c->n / G * G, frames = wg_mel_frames(mel, c->n);
         if (n == 0 || c->n <= (size_t)m->cfg.filter_length / 2) continue;
@@ -536,7 +574,9 @@ static double validate(const wg_model *m, const wg_dataset *ds, wg_mel *mel, int
         }
         free(spec), free(z);
     }
-    return n_total ? -ll / (double)n_total : NAN;
+    double acc[2] = {ll, (double)n_total};
+    *comm_rc = comm_sum_f64(comm, acc, 2);
+    return acc[1] > 0 ? -acc[0] / acc[1] : NAN;
 }
 
 /* train.csv keeps the rows up to `step` (after a resume, later rows belong to a lost future) */
@@ -582,6 +622,14 @@ static void remove_stale_temporaries(const char *run_dir, wg_log_fn log, void *u
     closedir(d);
 }
 
+/* before a checkpoint: every rank must hold the weights rank 0 is about to write */
+static int check_ranks_agree(const wg_train_comm *comm, const run_state *s, wg_error *err) {
+    int rc = comm_check_same(comm, s->theta, s->tr.total * sizeof(float));
+    if (rc == WG_ECONFIG) return wg_fail(err, rc, "the weights differ from rank 0's at step %ld", s->step);
+    if (rc) return wg_fail(err, rc, "lost contact with the other ranks at step %ld", s->step);
+    return 0;
+}
+
 int wg_train(const wg_train_request *req, const wg_train_hooks *hooks, wg_error *err) {
     wg_train_hooks h = hooks ? *hooks : (wg_train_hooks){0};
     run_state s = {0}, snap = {0};
@@ -594,9 +642,15 @@ int wg_train(const wg_train_request *req, const wg_train_hooks *hooks, wg_error 
     FILE *csv = NULL;
     wg_mel *val_mel = NULL;
     int rc = 0;
-    if (mkdir(req->run_dir, 0777) && errno != EEXIST)
-        return wg_fail(err, WG_EIO, "%s: cannot create the run directory: %s", req->run_dir, strerror(errno));
-    remove_stale_temporaries(req->run_dir, h.log, h.user);
+    const wg_train_comm solo = {.rank = 0, .size = 1};
+    const wg_train_comm *comm = req->comm ? req->comm : &solo;
+    const bool lead = comm->rank == 0; /* the one rank that logs and writes */
+    if (!lead) h.log = NULL, h.progress = NULL;
+    if (lead) {
+        if (mkdir(req->run_dir, 0777) && errno != EEXIST)
+            return wg_fail(err, WG_EIO, "%s: cannot create the run directory: %s", req->run_dir, strerror(errno));
+        remove_stale_temporaries(req->run_dir, h.log, h.user);
+    }
 
     char ckpt[4200];
     if (req->resume && wg_latest_checkpoint(req->run_dir, ckpt, sizeof ckpt, h.log, h.user) == 0) {
@@ -647,6 +701,7 @@ int wg_train(const wg_train_request *req, const wg_train_hooks *hooks, wg_error 
         wg_trainable_from_params(&s.tr, p0, s.theta);
         free(p0);
         s.lr_scale = 1;
+        s.items = 0;
     }
     if (s.cfg.segment_length < s.cfg.n_group || s.cfg.segment_length % s.cfg.n_group ||
         s.cfg.segment_length <= s.cfg.filter_length / 2) {
@@ -654,13 +709,38 @@ int wg_train(const wg_train_request *req, const wg_train_hooks *hooks, wg_error 
                      "filter_length / 2", s.cfg.segment_length, s.cfg.n_group);
         goto done;
     }
+    if (comm->size > 1) { /* every rank goes on from rank 0's model, options and state */
+        char *a = wg_config_to_json(&s.cfg), *o = options_json(&s.opt);
+        size_t la = a ? strlen(a) : 0, lo = o ? strlen(o) : 0;
+        char *both = a && o ? malloc(la + lo + 1) : NULL;
+        if (both) memcpy(both, a, la), memcpy(both + la, o, lo + 1);
+        int same = both ? comm_check_same(comm, both, la + lo) : WG_ENOMEM;
+        free(a), free(o), free(both);
+        if (same) {
+            rc = same == WG_ECONFIG ? wg_fail(err, same, "the config or checkpoint differs from rank 0's; every rank "
+                                              "must see the same run directory and config")
+                 : same == WG_EIO   ? wg_fail(err, same, "lost contact with the other ranks")
+                                    : wg_fail(err, same, "out of memory");
+            goto done;
+        }
+        double hdr[4] = {(double)s.step, (double)s.items, s.lr_scale, (double)s.bad_total};
+        if (comm_broadcast(comm, hdr, sizeof hdr) || comm_broadcast(comm, s.theta, s.tr.total * sizeof(float)) ||
+            comm_broadcast(comm, s.m, s.tr.total * sizeof(float)) ||
+            comm_broadcast(comm, s.v, s.tr.total * sizeof(float))) {
+            rc = wg_fail(err, WG_EIO, "lost contact with the other ranks");
+            goto done;
+        }
+        s.step = (long)hdr[0], s.items = (long)hdr[1], s.lr_scale = hdr[2], s.bad_total = (long)hdr[3];
+        say(h.log, h.user, "%d ranks, each %d items a step (a global batch of %d)", comm->size, s.opt.batch_size,
+            comm->size * s.opt.batch_size);
+    }
     if ((rc = wg_dataset_load(req->data, &s.cfg, s.opt.validation_fraction, h.log, h.user, &ds, err))) goto done;
     say(h.log, h.user, "data: %d training files (%.1f min), %d held out (%.1f min)", ds.n_train,
         ds.train_samples / (60.0 * s.cfg.sampling_rate), ds.n_val, ds.val_samples / (60.0 * s.cfg.sampling_rate));
 
-    long B = s.opt.batch_size, S = s.cfg.segment_length, M = s.cfg.n_mel_channels;
+    long B = s.opt.batch_size, S = s.cfg.segment_length, M = s.cfg.n_mel_channels, GB = B * comm->size;
     long frames = 1 + S / s.cfg.hop_length;
-    long total = req->steps > 0 ? req->steps : s.opt.epochs * ((ds.n_train + B - 1) / B);
+    long total = req->steps > 0 ? req->steps : s.opt.epochs * ((ds.n_train + GB - 1) / GB);
     /* the model runs on folded parameters, refreshed after each update */
     float *params = malloc(s.tr.table.total * sizeof(float));
     if (!params) {
@@ -690,13 +770,14 @@ int wg_train(const wg_train_request *req, const wg_train_hooks *hooks, wg_error 
         dst.step = src.step;                                                                                         \
     } while (0)
     SNAPSHOT(snap, s);
-    if (!(csv = open_csv(req->run_dir, s.step, err))) {
+    if (lead && !(csv = open_csv(req->run_dir, s.step, err))) {
         rc = err ? err->code : WG_EIO;
         goto done;
     }
     wg_set_threads(req->threads);
 
-    L = (loader){.ds = &ds, .cfg = &s.cfg, .opt = &s.opt, .next_step = s.step, .end_step = total};
+    L = (loader){.ds = &ds, .cfg = &s.cfg, .opt = &s.opt, .next_step = s.step, .end_step = total,
+                 .first_step = s.step, .first_item = s.items, .items_per_step = GB, .rank_offset = comm->rank * B};
     for (int i = 0; i < 2; i++) {
         L.slot[i].audio = malloc((size_t)(B * S) * sizeof(float));
         L.slot[i].mels = malloc((size_t)(B * M * frames) * sizeof(float));
@@ -717,10 +798,6 @@ int wg_train(const wg_train_request *req, const wg_train_hooks *hooks, wg_error 
     double t0 = now_s(), last_val = NAN, inv = 1.0 / ((double)B * S), s2 = s.cfg.sigma * s.cfg.sigma;
     long start_step = s.step, consecutive_bad = 0, last_ckpt = s.step;
     while (s.step < total) {
-        if (h.should_stop && h.should_stop(h.user)) {
-            say(h.log, h.user, "stopping at step %ld", s.step);
-            break;
-        }
         batch_slot *b = loader_take(&L, s.step);
         if (!b) {
             rc = wg_fail(err, L.error, "the data loader failed at step %ld", s.step);
@@ -735,6 +812,19 @@ int wg_train(const wg_train_request *req, const wg_train_hooks *hooks, wg_error 
             loss += (terms.sum_z2 / (2 * s2) - terms.log_s - terms.log_det_w) * inv;
         }
         loader_release(&L, b);
+        /* the gradients in one fused sum over ranks; the loss and stop requests in a tiny second one */
+        double agree[2] = {loss, h.should_stop && h.should_stop(h.user) ? 1.0 : 0.0};
+        if (comm_sum_f32(comm, grad, s.tr.table.total) || comm_sum_f64(comm, agree, 2)) {
+            rc = wg_fail(err, WG_EIO, "lost contact with the other ranks at step %ld", s.step + 1);
+            goto done;
+        }
+        if (comm->size > 1) {
+            float mean = 1.0f / (float)comm->size;
+            for (size_t i = 0; i < s.tr.table.total; i++) grad[i] *= mean;
+            loss = agree[0] / comm->size;
+        }
+        bool stop = agree[1] > 0;
+        s.items += GB;
         wg_trainable_backward(&s.tr, s.theta, grad, dtheta);
         double gn = 0;
         for (size_t i = 0; i < s.tr.total; i++) gn += (double)dtheta[i] * dtheta[i];
@@ -780,36 +870,54 @@ int wg_train(const wg_train_request *req, const wg_train_hooks *hooks, wg_error 
         }
         bool validate_now = s.opt.validate_every > 0 && s.step % s.opt.validate_every == 0;
         bool ckpt_now = s.step % s.opt.iters_per_checkpoint == 0 || s.step == total;
-        if ((validate_now || ckpt_now) && ds.n_val > 0) last_val = validate(model, &ds, val_mel, req->threads);
+        if ((validate_now || ckpt_now) && ds.n_val > 0) {
+            int crc = 0;
+            last_val = validate(model, &ds, val_mel, req->threads, comm, &crc);
+            if (crc) {
+                rc = wg_fail(err, WG_EIO, "lost contact with the other ranks at step %ld", s.step);
+                goto done;
+            }
+        }
         double el = now_s() - t0;
-        fprintf(csv, "%ld,%.8g,", s.step, loss);
-        if ((validate_now || ckpt_now) && ds.n_val > 0) fprintf(csv, "%.8g", last_val); /* only where measured */
-        fprintf(csv, ",%.6g,%.6g,%.3f\n", lr, gn, el);
-        fflush(csv);
+        if (csv) {
+            fprintf(csv, "%ld,%.8g,", s.step, loss);
+            if ((validate_now || ckpt_now) && ds.n_val > 0) fprintf(csv, "%.8g", last_val); /* only where measured */
+            fprintf(csv, ",%.6g,%.6g,%.3f\n", lr, gn, el);
+            fflush(csv);
+        }
         if (h.progress) {
             wg_train_status st = {.step = s.step, .total_steps = total, .loss = loss, .val_nll = last_val, .lr = lr,
                                   .grad_norm = gn, .elapsed_s = el, .bad_steps = s.bad_total};
             double steps_done = (double)(s.step - start_step);
-            st.samples_per_s = steps_done * B * S / fmax(el, 1e-9);
+            st.samples_per_s = steps_done * GB * S / fmax(el, 1e-9);
             st.eta_s = el / fmax(steps_done, 1) * (double)(total - s.step);
             h.progress(&st, h.user);
         }
         if (ckpt_now && ok) {
-            char path[4300];
-            if ((rc = write_checkpoint(req->run_dir, &s, path, sizeof path, err))) goto done;
-            if (ds.n_val > 0)
-                say(h.log, h.user, "checkpoint %s (validation NLL %.5f nats/sample)", path, last_val);
-            else
-                say(h.log, h.user, "checkpoint %s", path);
-            prune_checkpoints(req->run_dir, s.opt.keep_checkpoints, h.log, h.user);
+            if ((rc = check_ranks_agree(comm, &s, err))) goto done;
+            if (lead) {
+                char path[4300];
+                if ((rc = write_checkpoint(req->run_dir, &s, path, sizeof path, err))) goto done;
+                if (ds.n_val > 0)
+                    say(h.log, h.user, "checkpoint %s (validation NLL %.5f nats/sample)", path, last_val);
+                else
+                    say(h.log, h.user, "checkpoint %s", path);
+                prune_checkpoints(req->run_dir, s.opt.keep_checkpoints, h.log, h.user);
+            }
             SNAPSHOT(snap, s);
             last_ckpt = s.step;
         } else if (ok && consecutive_bad == 0 && s.step % 50 == 0) {
             SNAPSHOT(snap, s); /* a recent good state to roll back to */
         }
+        if (stop) {
+            say(h.log, h.user, "stopping at step %ld", s.step);
+            break;
+        }
     }
     if (s.step != last_ckpt) {
         char path[4300];
+        if ((rc = check_ranks_agree(comm, &s, err))) goto done;
+        if (!lead) goto done;
         if ((rc = write_checkpoint(req->run_dir, &s, path, sizeof path, err))) goto done;
         say(h.log, h.user, "checkpoint %s", path);
         prune_checkpoints(req->run_dir, s.opt.keep_checkpoints, h.log, h.user);

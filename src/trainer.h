@@ -5,7 +5,8 @@
  *
  * A run directory holds ckpt-<step>.safetensors (tensors "theta/NAME", "adam_m/NAME",
  * "adam_v/NAME" in the trainable layout, and the config, options, step and guard state in the
- * metadata) and train.csv (step, loss, val_nll, lr, grad_norm, elapsed_s). */
+ * metadata, with the count of data items consumed, so a resumed run may change its number of
+ * ranks) and train.csv (step, loss, val_nll, lr, grad_norm, elapsed_s). */
 #ifndef WG_TRAINER_H
 #define WG_TRAINER_H
 
@@ -61,6 +62,22 @@ typedef struct wg_train_hooks {
     void *user;
 } wg_train_hooks;
 
+/* Data-parallel training over `size` processes (MPI ranks, or anything that can sum and
+ * broadcast). Every rank calls wg_train with the same request and the same data and run directory
+ * in view; rank 0's state (weights, Adam moments, step, data position) is broadcast at the start.
+ * A step's global batch is size·batch_size consecutive items, rank r taking the r-th run of
+ * batch_size; gradients are summed in one fused buffer and averaged, so every rank applies the same
+ * update and the run equals one process with batch size·batch_size, up to summation order. Only
+ * rank 0 logs and writes train.csv and checkpoints. Each function returns 0, or nonzero when the
+ * transport failed; results must be identical on every rank. */
+typedef struct wg_train_comm {
+    int rank, size;
+    int (*sum_f32)(void *ctx, float *x, size_t n);  /* in place, over ranks */
+    int (*sum_f64)(void *ctx, double *x, size_t n); /* in place, over ranks */
+    int (*broadcast)(void *ctx, void *buf, size_t bytes); /* rank 0's bytes to every rank */
+    void *ctx;
+} wg_train_comm;
+
 typedef struct wg_train_request {
     const char *config_json;   /* NVIDIA-layout config text; NULL on resume uses the checkpoint's */
     const char *config_source; /* for messages */
@@ -69,6 +86,7 @@ typedef struct wg_train_request {
     bool resume;
     long steps; /* the step to stop at (a total, not a count of more steps); 0: epochs */
     int threads;
+    const wg_train_comm *comm; /* NULL: one process */
 } wg_train_request;
 
 int wg_train(const wg_train_request *req, const wg_train_hooks *hooks, wg_error *err);

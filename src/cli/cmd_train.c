@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "dist.h"
 #include "fileio.h"
 #include "trainer.h"
 
@@ -19,6 +20,11 @@ static const char *train_help =
     "LIST.txt; a fixed validation_fraction of the files (0.1) is held out by path.\n"
     "Checkpoints go to RUN_DIR every iters_per_checkpoint steps and on Ctrl-C / SIGTERM, written\n"
     "atomically, the last keep_checkpoints kept; RUN_DIR/train.csv logs every step.\n\n"
+    "Data-parallel: `mpirun -np N waveglow train ...` trains on N ranks, each taking batch_size items\n"
+    "of every step (a global batch of N x batch_size) and its share of the cores; gradients are\n"
+    "averaged with MPI_Allreduce and rank 0 writes. Every rank must see the data and RUN_DIR. A run\n"
+    "resumes on any number of ranks. Under mpirun, `kill -USR1 <mpirun>` (forwarded to every rank)\n"
+    "stops after a checkpoint, as Ctrl-C does for one process.\n\n"
     "train_config options beyond NVIDIA's: adam_beta1, adam_beta2, adam_eps, weight_decay,\n"
     "lr_schedule (constant|step|cosine), warmup_steps, lr_step_size, lr_gamma, lr_min, grad_clip,\n"
     "dequantize, validation_fraction, validate_every, keep_checkpoints, max_bad_steps, log_every,\n"
@@ -28,7 +34,8 @@ static const char *train_help =
     "  -o, --out RUN_DIR     run directory (created if missing)\n"
     "      --resume          continue from RUN_DIR's newest good checkpoint, exactly\n"
     "  -n, --steps N         stop at step N (a total; default: train_config.epochs over the data)\n"
-    "  -t, --threads N       threads (default: all cores)\n"
+    "  -t, --threads N       threads per rank (default: the cores, shared out among the ranks on\n"
+    "                        this machine)\n"
     "  -q, --quiet           no progress line\n"
     "  -h, --help            this text\n";
 
@@ -111,14 +118,33 @@ int cmd_train(int argc, char **argv) {
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL); /* mpirun forwards it to every rank; its SIGINT/SIGTERM kill soon after */
+    cli_dist dist;
+    if (cli_dist_start(&dist)) {
+        free(text);
+        return CLI_BAD;
+    }
+    if (threads == 0 && dist.local_size > 1) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = cores / dist.local_size > 1 ? cores / dist.local_size : 1;
+    }
     ui u = {.tty = isatty(STDERR_FILENO), .quiet = quiet, .log_every = 50};
     wg_train_request req = {.config_json = text, .config_source = config, .data = data, .run_dir = out,
-                            .resume = resume, .steps = steps, .threads = (int)threads};
+                            .resume = resume, .steps = steps, .threads = (int)threads,
+                            .comm = dist.comm.size > 1 ? &dist.comm : NULL};
     wg_train_hooks hooks = {.log = log_line, .progress = show_progress, .should_stop = should_stop, .user = &u};
     int rc = wg_train(&req, &hooks, &err);
     if (u.line_open) fputc('\n', stderr);
     free(text);
-    if (rc) return cli_error("train", &err);
+    if (rc) {
+        if (dist.comm.rank > 0) /* the message names the rank; the others must not wait for it */
+            fprintf(stderr, "waveglow train (rank %d): %s\n", dist.comm.rank, err.message);
+        else
+            cli_error("train", &err);
+        cli_dist_abort(&dist, CLI_BAD);
+        return CLI_BAD;
+    }
+    cli_dist_finish(&dist);
     return CLI_OK;
 }
 
