@@ -4,7 +4,10 @@
  *   wg_bench decode MODEL MEL Z THREADS OUT  latent → audio (wg_decode), seconds, samples/s, GFLOP/s
  *   wg_bench mel AUDIO_SECONDS RATE       the log-mel front end: seconds per minute of audio
  *   wg_bench train CONFIG BATCH SEGMENT THREADS STEPS  training step time and peak RSS
- *   wg_bench stream MODEL SECONDS THREADS  streaming real-time factor and first-audio latency */
+ *   wg_bench stream MODEL SECONDS THREADS [CONTEXT_MS CHUNK_STEPS [MEL.npy]]
+ *       streaming at real-time pace: real-time factor, first-audio latency, and the SNR of the
+ *       streamed audio against offline synthesis (same seed); CONTEXT_MS < 0 is the exact context,
+ *       CHUNK_STEPS 0 the default; a MEL (e.g. of held-out speech) replaces the random one */
 #include <cblas.h>
 #include <math.h>
 #include <stdio.h>
@@ -143,14 +146,26 @@ int main(int argc, char **argv) {
         printf("step_seconds=%.4f samples_per_s=%.1f peak_rss_mb=%.1f\n", t, B * S / t, ru.ru_maxrss / 1024.0);
         return 0;
     }
-    if (!strcmp(argv[1], "stream") && argc == 5) {
+    if (!strcmp(argv[1], "stream") && argc >= 5 && argc <= 8 && argc != 6) {
         wg_model *m;
         if (wg_model_load(argv[2], &m, &err)) return die(&err);
         const wg_config *c = wg_model_config(m);
         size_t frames = (size_t)(atof(argv[3]) * c->sampling_rate / c->hop_length), M = (size_t)c->n_mel_channels;
-        float *mel = randn(M * frames, 7, 1, -5), *out = malloc(frames * (size_t)c->hop_length * 4);
+        float *mel = randn(M * frames, 7, 1, -5);
+        if (argc == 8) {
+            wg_array a;
+            if (wg_npy_read(argv[7], &a, &err)) return die(&err);
+            if (a.ndim != 2 || a.shape[0] != M) {
+                fprintf(stderr, "wg_bench: %s is not a (%zu, frames) mel\n", argv[7], M);
+                return 2;
+            }
+            free(mel);
+            mel = a.data, frames = a.shape[1];
+        }
+        float *out = calloc(frames * (size_t)c->hop_length, 4);
         wg_stream_params sp = wg_stream_default_params();
         sp.n_threads = atoi(argv[4]);
+        if (argc >= 7) sp.context_ms = atof(argv[5]), sp.chunk_steps = (size_t)atol(argv[6]);
         wg_stream *s;
         if (wg_stream_create(m, &sp, &s, &err)) return die(&err);
         /* frames arrive at real-time pace; latency: first frame in → first sample out */
@@ -173,8 +188,20 @@ int main(int argc, char **argv) {
         wg_stream_finish(s, &err);
         busy += now() - b0;
         got += wg_stream_pull(s, out + got, frames * (size_t)c->hop_length - got);
-        printf("rtf=%.3f first_audio_ms=%.1f lookahead_ms=%.1f\n", (double)got / c->sampling_rate / busy, 1000 * first,
-               1000.0 * wg_stream_lookahead(s) / c->sampling_rate);
+        /* offline, for the same frames and latent */
+        size_t n = wg_synth_samples(m, frames);
+        float *ref = malloc(n * sizeof(float));
+        wg_run_params rp = wg_run_default_params();
+        rp.n_threads = sp.n_threads;
+        if (wg_synthesize(m, mel, frames, sp.sigma, sp.seed, ref, &rp, &err)) return die(&err);
+        double e = 0, d = 0, worst = 0;
+        for (size_t i = 0; i < n && i < got; i++) {
+            double diff = (double)out[i] - ref[i];
+            e += (double)ref[i] * ref[i], d += diff * diff, worst = fmax(worst, fabs(diff));
+        }
+        printf("rtf=%.3f first_audio_ms=%.1f lookahead_ms=%.1f snr_db=%.2f max_abs_diff=%.3g\n",
+               (double)got / c->sampling_rate / busy, 1000 * first, 1000.0 * wg_stream_lookahead(s) / c->sampling_rate,
+               d > 0 ? 10 * log10(e / d) : INFINITY, worst);
         return 0;
     }
     fprintf(stderr, "wg_bench: unknown or malformed command %s\n", argv[1]);

@@ -87,8 +87,10 @@ static void test_vocode_is_deterministic(void **state) {
     wg_array_free(&mm);
     wg_array_free(&x);
     wg_model_free(m);
-    /* --stream: the streaming engine gives the offline audio */
-    assert_int_equal(run_cli(out, sizeof out, "vocode --model %s %s -o %s --seed 5 --stream -q", TINY, CLIP, b), 0);
+    /* --stream --context exact: the streaming engine gives the offline audio */
+    assert_int_equal(run_cli(out, sizeof out, "vocode --model %s %s -o %s --seed 5 --stream --context exact --chunk 10 -q",
+                             TINY, CLIP, b),
+                     0);
     assert_int_equal(wg_npy_read(a, &x, &err), 0);
     assert_int_equal(wg_npy_read(b, &y, &err), 0);
     assert_int_equal(x.shape[0], y.shape[0]);
@@ -96,6 +98,10 @@ static void test_vocode_is_deterministic(void **state) {
     assert_true(max_abs_diff(x.data, y.data, x.shape[0]) <= 1e-4);
     wg_array_free(&x);
     wg_array_free(&y);
+    assert_int_equal(run_cli(out, sizeof out, "vocode --model %s %s -o %s --stream --context soon", TINY, CLIP, a), 2);
+    assert_non_null(strstr(out, "--context"));
+    assert_int_equal(run_cli(out, sizeof out, "vocode --model %s %s -o %s --stream --chunk 0", TINY, CLIP, a), 2);
+    assert_non_null(strstr(out, "--chunk"));
     assert_int_equal(run_cli(out, sizeof out, "vocode --model %s %s -o %s --sigma -1", TINY, CLIP, a), 2);
     assert_int_equal(run_cli(out, sizeof out, "vocode --model %s /nonexistent.npy -o %s", TINY, a), 2);
     assert_non_null(strstr(out, "/nonexistent.npy"));

@@ -55,7 +55,7 @@ static void test_play_captured_equals_offline(void **state) {
     assert_int_equal(wg_npy_read(ref_path, &ref, &err), 0);
     /* the null device is not paced: buffer the whole clip first (prebuffer = 2 × latency) */
     assert_int_equal(run_cli(out, sizeof out, "play --model %s %s --seed 3 --latency 1000 2>&1 | cat; "
-                             "ALSA_CONFIG_PATH=%s %s play --model %s %s --seed 3 --latency 1000",
+                             "ALSA_CONFIG_PATH=%s %s play --model %s %s --seed 3 --latency 1000 --context exact",
                              TINY, "/nonexistent.wav", conf, WG_CLI_PATH, TINY, CLIP),
                      0);
     assert_non_null(strstr(out, "playing on \"default\""));
@@ -74,7 +74,7 @@ static void test_play_captured_equals_offline(void **state) {
     fclose(fp);
     unlink(capture);
     assert_int_equal(run_cli(out, sizeof out, "play --model %s - --seed 3 --latency 1000 -q < %s; "
-                             "ALSA_CONFIG_PATH=%s %s play --model %s - --seed 3 --latency 1000 -q < %s",
+                             "ALSA_CONFIG_PATH=%s %s play --model %s - --seed 3 --latency 1000 --context exact -q < %s",
                              TINY, "/dev/null", conf, WG_CLI_PATH, TINY, frames),
                      0);
     check_capture(capture, ref.data, ref.shape[0]);

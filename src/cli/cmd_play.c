@@ -24,7 +24,7 @@
 
 static const char *help =
     "usage: waveglow play --model M IN.(wav|npy)|- [--device N|NAME] [--list-devices] [--latency MS]\n"
-    "                     [--context MS] [--seed N] [--sigma S] [--threads N] [--quiet]\n\n"
+    "                     [--context MS|exact] [--chunk MS] [--seed N] [--sigma S] [--threads N] [--quiet]\n\n"
     "Synthesises and plays speech as it is made. IN is a mel .npy (n_mel, frames), an audio file\n"
     "(its mel is computed first), or - for raw little-endian float32 mel frames on standard input,\n"
     "n_mel values per frame, as a TTS front end produces them. Ctrl-C stops at once. At the end\n"
@@ -33,7 +33,7 @@ static const char *help =
     "  -D, --device N|NAME  output device by index or by (part of its) name; default: the system's\n"
     "      --list-devices   list the output devices and exit\n"
     "  -l, --latency MS     output latency asked of the device (default: its own low latency)\n"
-    "      --context MS     synthesis context each side (default: the model's full reach, exact)\n"
+    CLI_STREAM_HELP(" ")
     "      --seed N         latent seed (default 0)\n"
     "  -s, --sigma S        latent temperature (default 0.6)\n"
     "  -t, --threads N      synthesis threads (default: all cores)\n"
@@ -240,13 +240,13 @@ int cmd_play(int argc, char **argv) {
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},  {"device", required_argument, 0, 'D'},
         {"list-devices", no_argument, 0, 'L'}, {"latency", required_argument, 0, 'l'},
-        {"context", required_argument, 0, 'C'}, {"seed", required_argument, 0, 'S'},
+        {"context", required_argument, 0, 'C'}, {"chunk", required_argument, 0, 'K'}, {"seed", required_argument, 0, 'S'},
         {"sigma", required_argument, 0, 's'},  {"threads", required_argument, 0, 't'},
         {"quiet", no_argument, 0, 'q'},        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *model_path = NULL, *device = NULL;
     bool list = false, quiet = false;
-    double latency_ms = -1, context_ms = -1, sigma = 0.6;
+    double latency_ms = -1, context_ms = CLI_STREAM_CONTEXT_MS, chunk_ms = CLI_STREAM_CHUNK_MS, sigma = 0.6;
     long seed = 0, threads = 0;
     int c;
     while ((c = getopt_long(argc, argv, "m:D:l:s:t:qh", opts, NULL)) != -1) {
@@ -256,7 +256,8 @@ int cmd_play(int argc, char **argv) {
         case 'D': device = optarg; break;
         case 'L': list = true; break;
         case 'l': ok = cli_parse_float("play", "--latency", optarg, 0, 10000, &latency_ms); break;
-        case 'C': ok = cli_parse_float("play", "--context", optarg, 0, 100000, &context_ms); break;
+        case 'C': ok = cli_parse_context("play", optarg, &context_ms); break;
+        case 'K': ok = cli_parse_chunk("play", optarg, &chunk_ms); break;
         case 'S': ok = cli_parse_int("play", "--seed", optarg, 0, 0x7fffffffffffffffL, &seed); break;
         case 's': ok = cli_parse_float("play", "--sigma", optarg, 0, 100, &sigma); break;
         case 't': ok = cli_parse_int("play", "--threads", optarg, 0, 4096, &threads); break;
@@ -328,6 +329,7 @@ int cmd_play(int argc, char **argv) {
     prod.sp = wg_stream_default_params();
     prod.sp.sigma = (float)sigma, prod.sp.seed = (uint64_t)seed, prod.sp.context_ms = context_ms;
     prod.sp.n_threads = (int)threads;
+    prod.sp.chunk_steps = cli_chunk_steps(&cfg, chunk_ms);
 
     PaError pe = start_portaudio();
     if (pe != paNoError && pe != paNoDevice) {

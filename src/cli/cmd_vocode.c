@@ -18,17 +18,18 @@ static const char *help =
     "  -s, --sigma S       latent temperature (default 0.6; 0: the deterministic mean path)\n"
     "      --seed N        latent seed (default 0)\n"
     "  -d, --denoise K     subtract K times the model's bias spectrum (NVIDIA's denoiser; try 0.01-0.1)\n"
-    "      --stream        synthesise through the streaming engine (as `play` does), frame by frame\n"
-    "      --context MS    with --stream: context each side (default: the model's full reach, exact)\n"
+    "      --stream        synthesise through the streaming engine (as `play` does), frame by frame,\n"
+    "                      with `play`'s context and chunk:\n" CLI_STREAM_HELP("")
     "      --float         write a float32 WAV\n"
     "  -t, --threads N     threads (default: all cores)\n"
     "  -q, --quiet         no progress or notes\n" CLI_RESAMPLE_HELP "  -h, --help          this text\n";
 
 /* The streaming engine, fed 8 frames at a time as a TTS front end would, drained as it goes. */
 static int stream_synthesize(const wg_model *model, const wg_array *mel, float sigma, uint64_t seed, double context_ms,
-                             int threads, float *audio, size_t n, wg_error *err) {
+                             double chunk_ms, int threads, float *audio, size_t n, wg_error *err) {
     wg_stream_params sp = wg_stream_default_params();
     sp.sigma = sigma, sp.seed = seed, sp.context_ms = context_ms, sp.n_threads = threads;
+    sp.chunk_steps = cli_chunk_steps(wg_model_config(model), chunk_ms);
     wg_stream *s;
     int rc = wg_stream_create(model, &sp, &s, err);
     size_t frames = mel->shape[1], got = 0;
@@ -53,6 +54,7 @@ int cmd_vocode(int argc, char **argv) {
                                          {"quiet", no_argument, 0, 'q'},
                                          {"stream", no_argument, 0, 'T'},
                                          {"context", required_argument, 0, 'C'},
+                                         {"chunk", required_argument, 0, 'K'},
                                          {"resample", required_argument, 0, 'R'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -60,7 +62,7 @@ int cmd_vocode(int argc, char **argv) {
     double sigma = 0.6, denoise = 0;
     long seed = 0, threads = 0;
     bool as_float = false, quiet = false, stream = false;
-    double context_ms = -1;
+    double context_ms = CLI_STREAM_CONTEXT_MS, chunk_ms = CLI_STREAM_CHUNK_MS;
     int c;
     while ((c = getopt_long(argc, argv, "m:o:s:d:t:qh", opts, NULL)) != -1) {
         switch (c) {
@@ -81,8 +83,10 @@ int cmd_vocode(int argc, char **argv) {
         case 'F': as_float = true; break;
         case 'T': stream = true; break;
         case 'C':
-            if (!cli_parse_float("vocode", "--context", optarg, 0, 100000, &context_ms))
-                return CLI_BAD;
+            if (!cli_parse_context("vocode", optarg, &context_ms)) return CLI_BAD;
+            break;
+        case 'K':
+            if (!cli_parse_chunk("vocode", optarg, &chunk_ms)) return CLI_BAD;
             break;
         case 't':
             if (!cli_parse_int("vocode", "--threads", optarg, 0, 4096, &threads))
@@ -125,7 +129,7 @@ int cmd_vocode(int argc, char **argv) {
     wg_run_params p = cli_run_params("vocode", threads, quiet);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if ((stream ? stream_synthesize(model, &mel, (float)sigma, (uint64_t)seed, context_ms, (int)threads, audio, n, &err)
+    if ((stream ? stream_synthesize(model, &mel, (float)sigma, (uint64_t)seed, context_ms, chunk_ms, (int)threads, audio, n, &err)
                 : wg_synthesize(model, mel.data, mel.shape[1], (float)sigma, (uint64_t)seed, audio, &p, &err)) ||
         (denoise > 0 &&
          (wg_denoiser_create(model, &p, &dn, &err) || wg_denoiser_apply(dn, audio, n, (float)denoise, audio, &err)))) {

@@ -1,5 +1,6 @@
 /* common.c — see cli.h. */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,4 +207,21 @@ wg_run_params cli_run_params(const char *cmd, long threads, bool quiet) {
         p.user_data = (void *)cmd;
     }
     return p;
+}
+
+bool cli_parse_context(const char *cmd, const char *text, double *context_ms) {
+    if (!strcmp(text, "exact")) {
+        *context_ms = -1;
+        return true;
+    }
+    return cli_parse_float(cmd, "--context", text, 0, 100000, context_ms);
+}
+
+bool cli_parse_chunk(const char *cmd, const char *text, double *chunk_ms) {
+    return cli_parse_float(cmd, "--chunk", text, 1, 100000, chunk_ms);
+}
+
+size_t cli_chunk_steps(const wg_config *cfg, double chunk_ms) {
+    double steps = chunk_ms * 1e-3 * cfg->sampling_rate / cfg->n_group;
+    return steps < 1 ? 1 : (size_t)llround(steps);
 }
