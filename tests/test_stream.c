@@ -3,7 +3,10 @@
  * pulled; with less context, the error against offline shrinks as the context grows. */
 #include "testutil.h"
 
+#include "../src/cli/cli.h" /* play's live defaults */
+
 #define TINY DATA("reference/tiny.model.safetensors")
+#define BUNDLED WG_SOURCE_DIR "/models/speech16k.safetensors"
 
 static float *offline(const wg_model *m, const float *mel, size_t frames, size_t *n) {
     *n = wg_synth_samples(m, frames);
@@ -41,11 +44,12 @@ static float *streamed(const wg_model *m, const float *mel, size_t frames, size_
 static float *clip_mel(const wg_model *m, size_t *frames) {
     wg_audio a;
     wg_error err = {0};
-    assert_int_equal(wg_audio_read(WG_SOURCE_DIR "/audio/tt-weasels.wav", 22050, NULL, &a, &err), 0);
+    const wg_config *c = wg_model_config(m);
+    assert_int_equal(wg_audio_read(WG_SOURCE_DIR "/audio/tt-weasels.wav", c->sampling_rate, NULL, &a, &err), 0);
     wg_mel *fe;
-    assert_int_equal(wg_mel_create(wg_model_config(m), &fe, &err), 0);
+    assert_int_equal(wg_mel_create(c, &fe, &err), 0);
     *frames = wg_mel_frames(fe, a.n_samples);
-    float *mel = malloc(16 * *frames * sizeof(float));
+    float *mel = malloc((size_t)c->n_mel_channels * *frames * sizeof(float));
     assert_int_equal(wg_mel_compute(fe, a.samples, a.n_samples, mel, &err), 0);
     wg_mel_destroy(fe);
     wg_audio_free(&a);
@@ -99,6 +103,38 @@ static void test_context_tradeoff(void **state) {
     wg_model_free(m);
 }
 
+/* The bundled model: exact with the exact context; with play's live defaults, >= 40 dB SNR */
+static void test_bundled_model(void **state) {
+    (void)state;
+    if (!file_exists(BUNDLED)) {
+        skip();
+        return;
+    }
+    wg_model *m;
+    wg_error err = {0};
+    assert_int_equal(wg_model_load(BUNDLED, &m, &err), 0);
+    const wg_config *c = wg_model_config(m);
+    size_t frames, n_ref, n;
+    float *mel = clip_mel(m, &frames), *ref = offline(m, mel, frames, &n_ref);
+    float *a = streamed(m, mel, frames, 5, 1 << 20, -1, 0, &n);
+    assert_int_equal(n, n_ref);
+    double e = max_abs_diff(a, ref, n);
+    printf("bundled model, exact context: max |stream - offline| %.2e\n", e);
+    assert_true(e <= 1e-4);
+    free(a);
+    size_t chunk = (size_t)llround(CLI_STREAM_CHUNK_MS * 1e-3 * c->sampling_rate / c->n_group);
+    a = streamed(m, mel, frames, 1, 1 << 20, CLI_STREAM_CONTEXT_MS, chunk, &n);
+    assert_int_equal(n, n_ref);
+    double se = 0, ss = 0;
+    for (size_t j = 0; j < n; j++) se += (double)(a[j] - ref[j]) * (a[j] - ref[j]), ss += (double)ref[j] * ref[j];
+    double snr = se > 0 ? 10 * log10(ss / se) : INFINITY;
+    printf("bundled model, play's defaults (context %g ms, chunk %zu steps): SNR vs offline %.1f dB\n",
+           CLI_STREAM_CONTEXT_MS, chunk, snr);
+    assert_true(snr >= 40);
+    free(a), free(mel), free(ref);
+    wg_model_free(m);
+}
+
 static void test_bad_input(void **state) {
     (void)state;
     wg_model *m;
@@ -125,6 +161,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exact_context_equals_offline),
         cmocka_unit_test(test_context_tradeoff),
+        cmocka_unit_test(test_bundled_model),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -50,16 +50,17 @@ bool cli_has_suffix(const char *path, const char *suffix);
 
 /* The live streaming defaults of `play` and `vocode --stream`, chosen from the context / chunk
  * sweep in bench/RESULTS.md (section 6): on the bundled model at least 40 dB SNR against offline
- * synthesis and at most 150 ms from the first mel frame to the first sample. The library's own
- * default stays the exact context. */
-#define CLI_STREAM_CONTEXT_MS 48.0
-#define CLI_STREAM_CHUNK_MS 32.0
+ * synthesis, at most 150 ms from the first mel frame to the first sample, and faster than real
+ * time on one thread (each window recomputes its context, so smaller chunks cost more). The
+ * library's own default stays the exact context. */
+#define CLI_STREAM_CONTEXT_MS 32.0
+#define CLI_STREAM_CHUNK_MS 64.0
 /* P pads the option column: "" for vocode's help, " " for play's */
 #define CLI_STREAM_HELP(P)                                                                                          \
     "      --context MS" P "    context each side: a number of ms or \"exact\" (the model's full\n"             \
-    "                    " P "  reach; streamed = offline). Default 48 ms: >= 40 dB SNR against\n"              \
+    "                    " P "  reach; streamed = offline). Default 32 ms: >= 40 dB SNR against\n"              \
     "                    " P "  offline on the bundled model (bench/RESULTS.md)\n"                               \
-    "      --chunk MS" P "      audio made per window (default 32 ms); smaller: sooner audio, more work\n"
+    "      --chunk MS" P "      audio made per window (default 64 ms); smaller: sooner audio, more work\n"
 /* Parses --context (ms, or "exact" = -1) and --chunk (ms) into stream parameters for `model`. */
 bool cli_parse_context(const char *cmd, const char *text, double *context_ms);
 bool cli_parse_chunk(const char *cmd, const char *text, double *chunk_ms);
