@@ -18,6 +18,10 @@ void wg_fill_bias(float *x, size_t rows, size_t n, size_t ld, const float *bias)
 /* x[r][t] += bias[r] */
 void wg_add_bias(float *x, size_t rows, size_t n, size_t ld, const float *bias);
 
+/* y = tanh(x), y = sigmoid(x) element-wise (y may be x): vectorised, within 1e-7 absolute of
+ * float64 (a test holds them to it). */
+void wg_tanh(float *y, const float *x, size_t n);
+void wg_sigmoid(float *y, const float *x, size_t n);
 /* The WaveNet gate: acts[c][t] = tanh(pre[c][t]) · sigmoid(pre[C + c][t]), pre is (2C, n). */
 void wg_gate(float *acts, const float *pre, size_t channels, size_t n);
 

@@ -116,11 +116,9 @@ void wg_wn_forward_cached(const wg_model *m, const wg_flow_view *v, const float 
             long shift = ((long)j - (long)(K - 1) / 2) * (long)d;
             wg_gemm(2 * C, n, C, v->in_w_taps + (i * K + j) * 2 * C * C, C, hi + P + shift, ldh, 1.0f, pre, n);
         }
-        for (size_t t = 0; t < C * n; t++) {
-            gate[t] = tanhf(pre[t]);
-            gate[C * n + t] = 1.0f / (1.0f + expf(-pre[C * n + t]));
-            w->acts[t] = gate[t] * gate[C * n + t];
-        }
+        wg_tanh(gate, pre, C * n);
+        wg_sigmoid(gate + C * n, pre + C * n, C * n);
+        for (size_t t = 0; t < C * n; t++) w->acts[t] = gate[t] * gate[C * n + t];
         const float *rw = v->rs_w[i], *rb = v->rs_b[i];
         if (i < L - 1) {
             float *next = w->h + (i + 1) * C * ldh;

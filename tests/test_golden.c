@@ -1,11 +1,11 @@
 /* test_golden.c — the project's own audio regression tests: each clip in tests/golden/LIST,
- * vocoded with the reference model and its seed, must match its committed golden file under
+ * vocoded with the bundled model (models/speech16k) and its seed, must match its committed golden file under
  * `waveglow compare` (max abs 1e-4, SNR >= 80 dB, same length) at 1 and 2 threads and in every
  * build type this suite runs (Release, Debug with sanitizers); the same run twice is bit-identical;
  * and a changed seed is caught. Re-bless after an intended change: tools/bless-goldens.sh. */
 #include "testutil.h"
 
-#define MODEL DATA("reference/tiny.model.safetensors")
+#define MODEL WG_SOURCE_DIR "/models/speech16k.safetensors"
 #define THRESHOLDS "--max-abs 1e-4 --min-snr 80 --max-length-diff 0"
 
 static char out[1 << 16];

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 wg=${1:-build}/waveglow
 [ -x "$wg" ] || { echo "bless-goldens: $wg not built (cmake --build ${1:-build})" >&2; exit 2; }
-model=tests/data/reference/tiny.model.safetensors
+model=models/speech16k.safetensors  # the bundled model: re-bless whenever it is retrained
 # tests/golden/NAME.seedS.wav: audio/NAME.wav vocoded with seed S (list kept in tests/golden/LIST)
 while read -r name seed sigma; do
   [ -z "$name" ] || [ "${name:0:1}" = "#" ] && continue
