@@ -14,7 +14,7 @@ Metrics, per file then averaged over files:
 The held-out files are the trainer's: FNV-1a of the file name < validation_fraction · 1e6.
 
     /usr/bin/python3 tools/eval_quality.py --model M --data DIR [--fraction 0.1] [--sigma 0.6]
-        [--waveglow build/waveglow] [--json out.json] [--limit N]
+        [--denoise K] [--waveglow build/waveglow] [--json out.json] [--limit N]
 """
 import argparse
 import json
@@ -111,6 +111,7 @@ def main():
     ap.add_argument("--data", required=True, help="the training folder (held-out files are picked from it)")
     ap.add_argument("--fraction", type=float, default=0.1)
     ap.add_argument("--sigma", type=float, default=0.6)
+    ap.add_argument("--denoise", type=float, default=0.0, help="NVIDIA's denoiser strength (0: off)")
     ap.add_argument("--waveglow", default=os.path.join(os.path.dirname(__file__), "..", "build", "waveglow"))
     ap.add_argument("--json")
     ap.add_argument("--limit", type=int, default=0, help="at most N files (0: all)")
@@ -131,7 +132,7 @@ def main():
                 continue
             out = os.path.join(tmp, "v.npy")
             subprocess.run([args.waveglow, "vocode", "--model", args.model, f, "-o", out, "--sigma", str(args.sigma),
-                            "-q"], check=True)
+                            "--denoise", str(args.denoise), "-q"], check=True)
             y = np.load(out).astype(np.float64)
             g = griffin_lim(x, c, basis)
             rows.append(dict(file=os.path.basename(f), lsd=lsd(x, y, c), mcd=mcd(x, y, c, basis),
