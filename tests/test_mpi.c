@@ -94,15 +94,24 @@ static double weight_distance(const char *run_a, const char *run_b, long step) {
     return worst;
 }
 
+/* the reference: one process, batch 4, 6 steps (run once, shared by the tests) */
+static const char *reference_run(void) {
+    static char one[512];
+    if (!one[0]) {
+        tmp_path(one, sizeof one, "one");
+        assert_int_equal(run_cli(out, sizeof out, "train --config %s --data %s/audio --out %s --steps 6 -t 1 -q",
+                                 config(4, 3), WG_SOURCE_DIR, one),
+                         0);
+    }
+    return one;
+}
+
 static void test_two_ranks_equal_one_process_with_twice_the_batch(void **state) {
     (void)state;
-    char one[512], two[512], half[512];
-    tmp_path(one, sizeof one, "one");
+    char two[512], half[512];
+    const char *one = reference_run();
     tmp_path(two, sizeof two, "two");
     tmp_path(half, sizeof half, "half");
-    assert_int_equal(run_cli(out, sizeof out, "train --config %s --data %s/audio --out %s --steps 6 -t 1 -q",
-                             config(4, 3), WG_SOURCE_DIR, one),
-                     0);
     assert_int_equal(mpi_train("--config %s --data %s/audio --out %s --steps 6 -q", config(2, 3), WG_SOURCE_DIR, two), 0);
     assert_non_null(strstr(out, "2 ranks, each 2 items a step (a global batch of 4)"));
     /* only rank 0 talks: one data line, not two */
@@ -137,13 +146,10 @@ static void test_two_ranks_equal_one_process_with_twice_the_batch(void **state) 
 
 static void test_resume_on_another_number_of_ranks(void **state) {
     (void)state;
-    char one[512], up[512], down[512];
-    tmp_path(one, sizeof one, "ref");
+    char up[512], down[512];
+    const char *one = reference_run();
     tmp_path(up, sizeof up, "up");
     tmp_path(down, sizeof down, "down");
-    assert_int_equal(run_cli(out, sizeof out, "train --config %s --data %s/audio --out %s --steps 6 -t 1 -q",
-                             config(4, 3), WG_SOURCE_DIR, one),
-                     0);
     /* 1 process then 2 ranks, and 2 ranks then 1 process, each with a global batch of 4 */
     assert_int_equal(run_cli(out, sizeof out, "train --config %s --data %s/audio --out %s --steps 3 -t 1 -q",
                              config(4, 3), WG_SOURCE_DIR, up),

@@ -11,22 +11,22 @@
 /* MPI counts are ints: large buffers go in pieces */
 #define CHUNK ((size_t)1 << 28)
 
-static int sum_f32(void *ctx, float *x, size_t n) {
-    (void)ctx;
+static int sum(void *x, size_t n, size_t elem, MPI_Datatype type) {
     for (size_t i = 0; i < n; i += CHUNK) {
         int k = (int)(n - i < CHUNK ? n - i : CHUNK);
-        if (MPI_Allreduce(MPI_IN_PLACE, x + i, k, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS) return 1;
+        if (MPI_Allreduce(MPI_IN_PLACE, (char *)x + i * elem, k, type, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS) return 1;
     }
     return 0;
 }
 
+static int sum_f32(void *ctx, float *x, size_t n) {
+    (void)ctx;
+    return sum(x, n, sizeof *x, MPI_FLOAT);
+}
+
 static int sum_f64(void *ctx, double *x, size_t n) {
     (void)ctx;
-    for (size_t i = 0; i < n; i += CHUNK) {
-        int k = (int)(n - i < CHUNK ? n - i : CHUNK);
-        if (MPI_Allreduce(MPI_IN_PLACE, x + i, k, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS) return 1;
-    }
-    return 0;
+    return sum(x, n, sizeof *x, MPI_DOUBLE);
 }
 
 static int broadcast(void *ctx, void *buf, size_t bytes) {
