@@ -41,12 +41,14 @@ void wg_add_bias(float *x, size_t rows, size_t n, size_t ld, const float *bias) 
  * polynomial, written without calls or branches so that the loops below vectorise (libm's expf
  * and tanhf cost a tenth of a training step when called per element). */
 static inline float exp_vec(float x) {
-    x = x < -87.0f ? -87.0f : x;
-    x = x > 88.0f ? 88.0f : x;
+    /* the clamps send NaN to -87 (comparisons with NaN are false), so n is always a small integer
+     * and its conversion defined; NaN comes back through r, so it still propagates */
+    float xc = x > -87.0f ? x : -87.0f;
+    xc = xc < 88.0f ? xc : 88.0f;
     const float shifter = 12582912.0f; /* 1.5 * 2^23: adding and subtracting it rounds to an integer */
-    float n = (x * 1.44269504088896341f + shifter) - shifter;
-    float r = x - n * 0.693359375f;
-    r = r + n * 2.12194440e-4f;
+    float n = (xc * 1.44269504088896341f + shifter) - shifter;
+    float r = xc - n * 0.693359375f;
+    r = r + n * 2.12194440e-4f + (x != x ? x : 0.0f);
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
     p = p * r + 8.3334519073e-3f;
@@ -54,7 +56,7 @@ static inline float exp_vec(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) << 23;
+    int32_t bits = ((int32_t)n + 127) * (1 << 23); /* n + 127 is in [1, 254] */
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return p * scale;

@@ -27,6 +27,12 @@ static void test_tanh_sigmoid_against_float64(void **state) {
     assert_true(worst_t <= 1e-7);
     assert_true(worst_rel <= 1e-6);
     assert_true(worst_s <= 1e-7);
+    /* NaN propagates (the training guard relies on it); infinities saturate */
+    float special[4] = {NAN, INFINITY, -INFINITY, -NAN}, ts[4], ss[4];
+    wg_tanh(ts, special, 4);
+    wg_sigmoid(ss, special, 4);
+    assert_true(isnan(ts[0]) && isnan(ss[0]) && isnan(ts[3]) && isnan(ss[3]));
+    assert_true(ts[1] == 1.0f && ts[2] == -1.0f && ss[1] == 1.0f && ss[2] >= 0.0f && ss[2] < 1e-37f);
     /* in place, and the gate is their product */
     float pre[2 * 1000], acts[1000], a2[1000];
     for (int i = 0; i < 2000; i++) pre[i] = 6.0f * sinf(0.37f * i);
