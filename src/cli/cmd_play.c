@@ -214,12 +214,12 @@ static int find_device(const char *spec) {
 }
 
 /* Real-time factor of this model on this machine: a second of silence through a stream. */
-static double measure_speed(const wg_model *m, int threads) {
+/* the real-time factor of the stream as it will run (same context, chunk and threads) */
+static double measure_speed(const wg_model *m, const wg_stream_params *params) {
     const wg_config *c = wg_model_config(m);
     size_t frames = (size_t)c->sampling_rate / (size_t)c->hop_length + 1, M = (size_t)c->n_mel_channels;
     float *mel = malloc(M * frames * sizeof(float)), *out = malloc(frames * (size_t)c->hop_length * sizeof(float));
-    wg_stream_params sp = wg_stream_default_params();
-    sp.n_threads = threads;
+    wg_stream_params sp = *params;
     wg_stream *s;
     double rtf = 0;
     if (mel && out && !wg_stream_create(m, &sp, &s, NULL)) {
@@ -301,7 +301,10 @@ int cmd_play(int argc, char **argv) {
         return rc;
     }
     /* can this machine keep up? */
-    double rtf = measure_speed(model, (int)threads), total_s = from_stdin ? 0 : (double)mel.shape[1] * cfg.hop_length / cfg.sampling_rate;
+    wg_stream_params sp = wg_stream_default_params();
+    sp.sigma = (float)sigma, sp.seed = (uint64_t)seed, sp.context_ms = context_ms, sp.n_threads = (int)threads;
+    sp.chunk_steps = cli_chunk_steps(&cfg, chunk_ms);
+    double rtf = measure_speed(model, &sp), total_s = from_stdin ? 0 : (double)mel.shape[1] * cfg.hop_length / cfg.sampling_rate;
     double prebuffer_s = latency_ms > 0 ? fmax(0.2, 2 * latency_ms / 1000) : 0.2;
     if (rtf < 1.2) {
         if (from_stdin) {
@@ -326,10 +329,7 @@ int cmd_play(int argc, char **argv) {
     bool pa_up = false, thread_up = false;
     pthread_t thread;
     producer prod = {.model = model, .mel = from_stdin ? NULL : &mel, .ring = &ring, .playout = &playout};
-    prod.sp = wg_stream_default_params();
-    prod.sp.sigma = (float)sigma, prod.sp.seed = (uint64_t)seed, prod.sp.context_ms = context_ms;
-    prod.sp.n_threads = (int)threads;
-    prod.sp.chunk_steps = cli_chunk_steps(&cfg, chunk_ms);
+    prod.sp = sp;
 
     PaError pe = start_portaudio();
     if (pe != paNoError && pe != paNoDevice) {
