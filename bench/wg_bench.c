@@ -128,7 +128,7 @@ int main(int argc, char **argv) {
         size_t frames = 1 + (size_t)S / cfg.hop_length;
         float *mel = randn((size_t)B * cfg.n_mel_channels * frames, 5, 1, -5), *audio = randn((size_t)B * S, 6, 0.1f, 0);
         wg_train_work w;
-        wg_train_work_alloc(&cfg, (size_t)S / cfg.n_group, &w);
+        wg_train_work_alloc(&cfg, (size_t)S / cfg.n_group, getenv("WG_KEEP_ACTIVATIONS") != NULL, &w);
         double t0 = 0;
         for (int s = 0; s <= steps; s++) {
             if (s == 1) t0 = now(); /* the first step warms up */

@@ -15,14 +15,26 @@
 #include "params.h"
 #include "upsample.h"
 
-int wg_train_work_alloc(const wg_config *c, size_t cap, wg_train_work *w) {
+int wg_train_work_alloc(const wg_config *c, size_t cap, bool keep, wg_train_work *w) {
     memset(w, 0, sizeof *w);
     if (wg_flow_work_alloc(c, cap, &w->fw)) return -1;
+    if (keep) {
+        size_t F = (size_t)c->n_flows, per = wg_wn_cache_floats(c, cap);
+        w->keep = true;
+        w->caches = calloc(F, sizeof *w->caches);
+        w->keep_mem = malloc((F * per + F * (size_t)c->n_group * cap) * sizeof(float));
+        if (!w->caches || !w->keep_mem) {
+            wg_train_work_free(w);
+            return -1;
+        }
+        for (size_t k = 0; k < F; k++) wg_wn_cache_init(&w->caches[k], c, cap, w->keep_mem + k * per);
+        w->wn_outs = w->keep_mem + F * per;
+    }
     size_t G = (size_t)c->n_group, MG = (size_t)c->n_mel_channels * G;
     size_t n_up = wg_upsample_scratch(c), n_cache = wg_wn_cache_floats(c, cap);
     w->mem = malloc((MG * cap + 2 * G * cap + n_up + n_cache) * sizeof(float));
     if (!w->mem) {
-        wg_flow_work_free(&w->fw);
+        wg_train_work_free(w);
         return -1;
     }
     float *p = w->mem;
@@ -38,7 +50,35 @@ int wg_train_work_alloc(const wg_config *c, size_t cap, wg_train_work *w) {
 void wg_train_work_free(wg_train_work *w) {
     wg_flow_work_free(&w->fw);
     free(w->mem);
+    free(w->caches);
+    free(w->keep_mem);
     memset(w, 0, sizeof *w);
+}
+
+/* wg_flow_forward, keeping each flow's WN intermediates and output for the backward pass */
+static void forward_keeping(const wg_model *m, wg_train_work *w, size_t n, double *log_s_sum) {
+    const wg_config *c = &m->cfg;
+    wg_flow_work *fw = &w->fw;
+    size_t off = 0, G = (size_t)c->n_group;
+    for (int k = 0; k < c->n_flows; k++) {
+        const wg_flow_view *v = &m->flows[k];
+        if (wg_flow_has_early(c, k)) off += (size_t)c->n_early_size;
+        float *act = fw->audio + off * n, *out = w->wn_outs + (size_t)k * G * n;
+        size_t half = (size_t)v->n_half, r = (size_t)v->n_rem;
+        wg_gemm(r, n, r, v->convinv_w, r, act, n, 0.0f, fw->tmp, n);
+        memcpy(act, fw->tmp, r * n * sizeof(float));
+        wg_wn_forward_cached(m, v, act, n, fw->cond, n, &w->caches[k], out);
+        double acc = 0;
+        for (size_t ch = 0; ch < half; ch++) {
+            const float *b = out + ch * n, *s = out + (half + ch) * n;
+            float *a1 = act + (half + ch) * n;
+            for (size_t t = 0; t < n; t++) {
+                a1[t] = expf(s[t]) * a1[t] + b[t];
+                acc += s[t];
+            }
+        }
+        log_s_sum[k] += acc;
+    }
 }
 
 void wg_train_segment(const wg_model *m, float *grad, const float *mel, size_t n_frames, const float *audio,
@@ -60,7 +100,10 @@ void wg_train_segment(const wg_model *m, float *grad, const float *mel, size_t n
         for (size_t t = 0; t < n; t++) fw->audio[ch * n + t] = audio[t * G + ch];
     double log_s[F];
     memset(log_s, 0, sizeof log_s);
-    wg_flow_forward(m, fw, n, 0, n, log_s);
+    if (w->keep)
+        forward_keeping(m, w, n, log_s);
+    else
+        wg_flow_forward(m, fw, n, 0, n, log_s);
     memset(terms, 0, sizeof *terms);
     double sigma2 = c->sigma * c->sigma;
     for (size_t i = 0; i < G * n; i++) {
@@ -80,9 +123,11 @@ void wg_train_segment(const wg_model *m, float *grad, const float *mel, size_t n
         const wg_flow_view *g = &gviews[k];
         size_t r = (size_t)v->n_rem, half = (size_t)v->n_half;
         float *act = fw->audio + off * n, *dact = w->dx + off * n;
-        wg_wn_forward_cached(m, v, act, n, fw->cond, n, &w->cache, fw->wn_out);
+        wg_wn_cache *cache = w->keep ? &w->caches[k] : &w->cache;
+        const float *wn_out = w->keep ? w->wn_outs + (size_t)k * G * n : fw->wn_out;
+        if (!w->keep) wg_wn_forward_cached(m, v, act, n, fw->cond, n, cache, fw->wn_out);
         for (size_t ch = 0; ch < half; ch++) {
-            const float *b = fw->wn_out + ch * n, *s = fw->wn_out + (half + ch) * n;
+            const float *b = wn_out + ch * n, *s = wn_out + (half + ch) * n;
             float *a1 = act + (half + ch) * n, *da1 = dact + (half + ch) * n;
             float *db = w->dwn + ch * n, *ds = w->dwn + (half + ch) * n;
             for (size_t t = 0; t < n; t++) {
@@ -93,7 +138,7 @@ void wg_train_segment(const wg_model *m, float *grad, const float *mel, size_t n
                 da1[t] *= es;
             }
         }
-        wg_wn_backward(m, v, g, act, n, fw->cond, n, &w->cache, w->dwn, dact, n, w->dcond);
+        wg_wn_backward(m, v, g, act, n, fw->cond, n, cache, w->dwn, dact, n, w->dcond);
         /* the 1×1 conv: rebuild its input, then its gradients */
         wg_gemm(r, n, r, v->convinv_inv, r, act, n, 0.0f, fw->tmp, n);
         memcpy(act, fw->tmp, r * n * sizeof(float));

@@ -2,10 +2,13 @@
  * NVIDIA's WaveGlowLoss, then the backward pass, adding parameter gradients (in the folded
  * params.h layout) into a gradient buffer. The backward pass rebuilds each flow's input from its
  * output by inverting the flow, so no activation of the stack is stored: memory does not grow
- * with n_flows, only one WN's intermediates are held at a time. */
+ * with n_flows, only one WN's intermediates are held at a time, and each WN runs forward twice.
+ * With keep_activations, every flow's WN intermediates are kept from the forward pass instead:
+ * a quarter less work for n_flows times the WN memory. */
 #ifndef WG_TRAIN_STEP_H
 #define WG_TRAIN_STEP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "flow.h"
@@ -21,9 +24,13 @@ typedef struct wg_train_work {
     float *up_scratch; /* the upsampler backward's frame block */
     wg_wn_cache cache;
     float *mem;
+    bool keep;            /* keep_activations: */
+    wg_wn_cache *caches;  /* [n_flows] each flow's WN intermediates */
+    float *wn_outs;       /* [n_flows] (n_group, capacity): each flow's WN output */
+    float *keep_mem;
 } wg_train_work;
 
-int wg_train_work_alloc(const wg_config *cfg, size_t capacity, wg_train_work *w);
+int wg_train_work_alloc(const wg_config *cfg, size_t capacity, bool keep_activations, wg_train_work *w);
 void wg_train_work_free(wg_train_work *w);
 
 typedef struct wg_segment_terms {

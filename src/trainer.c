@@ -35,7 +35,7 @@ wg_train_options wg_train_default_options(void) {
         .adam_beta1 = 0.9, .adam_beta2 = 0.999, .adam_eps = 1e-8, .weight_decay = 0, .lr_schedule = WG_LR_CONSTANT,
         .warmup_steps = 0, .lr_step_size = 100000, .lr_gamma = 0.5, .lr_min = 0, .grad_clip = 0, .dequantize = 0,
         .validation_fraction = 0.1, .validate_every = 0, .keep_checkpoints = 5, .max_bad_steps = 5,
-        .log_every = 50, .weight_norm = true,
+        .log_every = 50, .weight_norm = true, .keep_activations = false,
     };
 }
 
@@ -114,10 +114,10 @@ int wg_train_options_parse(const char *json, const char *source, wg_train_option
                 rc = wg_fail(err, WG_ECONFIG, "%s: train_config.lr_schedule must be constant, step or cosine", source);
             continue;
         }
-        if (!strcmp(k, "weight_norm")) {
+        if (!strcmp(k, "weight_norm") || !strcmp(k, "keep_activations")) {
             if (!cJSON_IsBool(it))
-                rc = wg_fail(err, WG_ECONFIG, "%s: train_config.weight_norm must be true or false", source);
-            o->weight_norm = cJSON_IsTrue(it);
+                rc = wg_fail(err, WG_ECONFIG, "%s: train_config.%s must be true or false", source, k);
+            *(k[0] == 'w' ? &o->weight_norm : &o->keep_activations) = cJSON_IsTrue(it);
             continue;
         }
         bool known = false;
@@ -142,6 +142,7 @@ static char *options_json(const wg_train_options *o) {
 #undef PUT
     cJSON_AddStringToObject(t, "lr_schedule", sched[o->lr_schedule]);
     cJSON_AddBoolToObject(t, "weight_norm", o->weight_norm);
+    cJSON_AddBoolToObject(t, "keep_activations", o->keep_activations);
     cJSON *root = cJSON_CreateObject();
     cJSON_AddItemToObject(root, "train_config", t);
     char *s = cJSON_PrintUnformatted(root);
@@ -749,7 +750,7 @@ int wg_train(const wg_train_request *req, const wg_train_hooks *hooks, wg_error 
     }
     wg_trainable_fold(&s.tr, s.theta, params);
     if ((rc = wg_model_from_params(&s.cfg, params, "initial parameters", &model, err))) goto done;
-    if (wg_train_work_alloc(&s.cfg, (size_t)(S / s.cfg.n_group), &work) || wg_mel_create(&s.cfg, &val_mel, NULL)) {
+    if (wg_train_work_alloc(&s.cfg, (size_t)(S / s.cfg.n_group), s.opt.keep_activations, &work) || wg_mel_create(&s.cfg, &val_mel, NULL)) {
         rc = wg_fail(err, WG_ENOMEM, "out of memory for the training buffers");
         goto done;
     }

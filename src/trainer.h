@@ -40,6 +40,8 @@ typedef struct wg_train_options {
     int max_bad_steps;          /* consecutive non-finite steps before rolling back: 5 */
     long log_every;             /* progress lines when not on a terminal: 50 */
     bool weight_norm;           /* train the WN convs as weight_g / weight_v: true */
+    bool keep_activations;      /* keep every flow's WN intermediates (faster, n_flows× the WN
+                                 * memory) instead of recomputing them: false */
 } wg_train_options;
 
 wg_train_options wg_train_default_options(void);

@@ -53,6 +53,8 @@ static void free_fixture(fixture *f) {
     wg_st_close(&f->st);
 }
 
+static bool keep; /* the keep_activations path instead of rebuilding flow inputs */
+
 /* loss and (into f->grad, f->dtheta) its gradient at f->theta */
 static double loss_and_grad(fixture *f, double *recon) {
     wg_trainable_fold(&f->tr, f->theta, f->params);
@@ -62,7 +64,7 @@ static double loss_and_grad(fixture *f, double *recon) {
     wg_error err = {0};
     assert_int_equal(wg_model_from_params(&f->cfg, copy, "theta", &m, &err), 0);
     wg_train_work w;
-    assert_int_equal(wg_train_work_alloc(&f->cfg, f->T / f->cfg.n_group, &w), 0);
+    assert_int_equal(wg_train_work_alloc(&f->cfg, f->T / f->cfg.n_group, keep, &w), 0);
     memset(f->grad, 0, f->tr.table.total * sizeof(float));
     double inv = 1.0 / ((double)f->B * f->T), loss = 0, s2 = f->cfg.sigma * f->cfg.sigma;
     *recon = 0;
@@ -133,6 +135,13 @@ static void test_step_matches_pytorch(void **state) {
     free_fixture(&f);
 }
 
+/* the same step keeping every flow's WN intermediates instead of recomputing them */
+static void test_step_keeping_activations_matches_pytorch(void **state) {
+    keep = true;
+    test_step_matches_pytorch(state);
+    keep = false;
+}
+
 static double encode_loss(fixture *f) {
     wg_trainable_fold(&f->tr, f->theta, f->params);
     float *copy = malloc(f->tr.table.total * sizeof(float));
@@ -191,6 +200,7 @@ static void test_finite_differences(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_step_matches_pytorch),
+        cmocka_unit_test(test_step_keeping_activations_matches_pytorch),
         cmocka_unit_test(test_finite_differences),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
