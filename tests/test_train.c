@@ -89,6 +89,46 @@ static void test_resume_is_exact(void **state) {
     assert_non_null(strstr(out, "16 mels"));
 }
 
+/* keep_activations trains the same model as the default path (up to rounding), and it is
+ * recorded in the checkpoint's options */
+static void test_keep_activations(void **state) {
+    (void)state;
+    char a[512], b[512], ma[600], mb[600];
+    tmp_path(a, sizeof a, "run_rebuild");
+    tmp_path(b, sizeof b, "run_keep");
+    assert_int_equal(run_cli(out, sizeof out, "train --config %s --data %s/audio --out %s --steps 4 -t 1 -q",
+                             write_config("rebuild.json", ""), WG_SOURCE_DIR, a),
+                     0);
+    assert_int_equal(run_cli(out, sizeof out, "train --config %s --data %s/audio --out %s --steps 4 -t 1 -q",
+                             write_config("keep.json", ", \"keep_activations\": true"), WG_SOURCE_DIR, b),
+                     0);
+    snprintf(ma, sizeof ma, "%s/m.safetensors", a);
+    snprintf(mb, sizeof mb, "%s/m.safetensors", b);
+    assert_int_equal(run_cli(out, sizeof out, "export %s -o %s", a, ma), 0);
+    assert_int_equal(run_cli(out, sizeof out, "export %s -o %s", b, mb), 0);
+    wg_model *x, *y;
+    wg_error err = {0};
+    assert_int_equal(wg_model_load(ma, &x, &err), 0);
+    assert_int_equal(wg_model_load(mb, &y, &err), 0);
+    /* the same audio from both: a model-level comparison that needs no access to the weights */
+    float mel[16 * 20], za[20 * 256], zb[20 * 256];
+    for (int i = 0; i < 16 * 20; i++) mel[i] = -5.0f + 2.0f * sinf(0.3f * i);
+    assert_int_equal(wg_synthesize(x, mel, 20, 0.6f, 3, za, NULL, &err), 0);
+    assert_int_equal(wg_synthesize(y, mel, 20, 0.6f, 3, zb, NULL, &err), 0);
+    double e = max_abs_diff(za, zb, wg_synth_samples(x, 20)), scale = max_abs(za, wg_synth_samples(x, 20));
+    printf("keep_activations vs rebuilding, after 4 steps: synthesis differs by %.2e (of %.2e)\n", e, scale);
+    assert_true(e <= 1e-4 * scale);
+    wg_model_free(x), wg_model_free(y);
+    char ckpt[600];
+    /* the options JSON sits escaped inside the header's JSON */
+    snprintf(ckpt, sizeof ckpt, "grep -aq 'keep_activations[^,]*true' %s/ckpt-00000004.safetensors", b);
+    assert_int_equal(system(ckpt), 0);
+    assert_int_equal(run_cli(out, sizeof out, "train --config %s --data %s/audio --out %s --steps 1 -t 1 -q",
+                             write_config("bad_keep.json", ", \"keep_activations\": 1"), WG_SOURCE_DIR, b),
+                     2);
+    assert_non_null(strstr(out, "keep_activations must be true or false"));
+}
+
 static void test_checkpoint_rotation_and_corruption(void **state) {
     (void)state;
     const char *cfg = write_config("rot.json", ", \"iters_per_checkpoint\": 1, \"keep_checkpoints\": 2");
@@ -217,6 +257,7 @@ static void test_bad_configs_and_data(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_is_exact),
+        cmocka_unit_test(test_keep_activations),
         cmocka_unit_test(test_checkpoint_rotation_and_corruption),
         cmocka_unit_test(test_stop_on_sigint),
         cmocka_unit_test(test_non_finite_guard),
