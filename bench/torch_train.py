@@ -7,7 +7,6 @@ backward, Adam) on a batch of B random segments of S samples, timed after a warm
 """
 import json
 import os
-import resource
 import sys
 import time
 
@@ -15,6 +14,16 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
 import wg_torch  # noqa: E402
+
+
+def peak_rss_mb():
+    """VmHWM, this process image's own peak: ru_maxrss would carry over the peak of the process
+    that forked us (Linux keeps it across execve), here bench/run with torch and its arrays."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def main():
@@ -38,7 +47,7 @@ def main():
         loss.backward()
         opt.step()
     t = (time.perf_counter() - t0) / steps
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = peak_rss_mb()
     print(f"step_seconds={t:.4f} samples_per_s={B * S / t:.1f} peak_rss_mb={rss:.1f}")
 
 

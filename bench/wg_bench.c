@@ -3,19 +3,20 @@
  *   wg_bench sgemm M N K THREADS          sgemm GFLOP/s at that shape (row-major, as the model calls it)
  *   wg_bench decode MODEL MEL Z THREADS OUT  latent → audio (wg_decode), seconds, samples/s, GFLOP/s
  *   wg_bench mel AUDIO_SECONDS RATE       the log-mel front end: seconds per minute of audio
- *   wg_bench train CONFIG BATCH SEGMENT THREADS STEPS  training step time and peak RSS
+ *   wg_bench train CONFIG BATCH SEGMENT THREADS STEPS  a full training step (with Adam): time, peak RSS
  *   wg_bench stream MODEL SECONDS THREADS [CONTEXT_MS CHUNK_STEPS [MEL.npy]]
  *       streaming at real-time pace: real-time factor, first-audio latency, and the SNR of the
  *       streamed audio against offline synthesis (same seed); CONTEXT_MS < 0 is the exact context,
  *       CHUNK_STEPS 0 the default; a MEL (e.g. of held-out speech) replaces the random one */
 #include <cblas.h>
+#include <fftw3.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 
+#include "adam.h"
 #include "kernels.h"
 #include "model.h"
 #include "train_step.h"
@@ -36,6 +37,18 @@ static float *randn(size_t n, unsigned seed, float scale, float shift) {
         x[i] = shift + scale * (float)(sqrt(-2 * log(u1)) * cos(2 * M_PI * u2));
     }
     return x;
+}
+
+/* VmHWM, this process image's own peak: ru_maxrss would carry over the peak of the process that
+ * forked us (Linux keeps it across execve), here bench/run's Python with torch loaded. */
+static double peak_rss_mb(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmHWM:", 6)) kb = atof(line + 6);
+    if (f) fclose(f);
+    return kb / 1024;
 }
 
 static int die(const wg_error *e) {
@@ -103,10 +116,26 @@ int main(int argc, char **argv) {
             wg_mel_compute(mel, x, n, out, NULL);
             reps++;
         } while ((t = now() - t0) < 1.0);
-        printf("seconds_per_minute=%.6f\n", t / reps / secs * 60);
+        /* the floor under it: the same number of FFTW transforms, planned as mel.c plans them */
+        size_t frames = wg_mel_frames(mel, n);
+        float *in = fftwf_malloc(sizeof(float) * c.filter_length);
+        fftwf_complex *spec = fftwf_malloc(sizeof(fftwf_complex) * (c.filter_length / 2 + 1));
+        fftwf_plan plan = fftwf_plan_dft_r2c_1d(c.filter_length, in, spec, FFTW_ESTIMATE);
+        memcpy(in, x, sizeof(float) * c.filter_length);
+        int fft_reps = 0;
+        double t1 = now(), tf;
+        do {
+            for (size_t f = 0; f < frames; f++) fftwf_execute(plan);
+            fft_reps++;
+        } while ((tf = now() - t1) < 1.0);
+        printf("seconds_per_minute=%.6f fft_seconds_per_minute=%.6f\n", t / reps / secs * 60, tf / fft_reps / secs * 60);
+        fftwf_destroy_plan(plan);
+        fftwf_free(in), fftwf_free(spec);
         return 0;
     }
     if (!strcmp(argv[1], "train") && argc == 7) {
+        /* One step as src/trainer.c runs it (forward and backward per segment, the fold's chain
+         * rule, Adam), holding the buffers it holds, so peak memory compares the real trainer. */
         wg_config cfg;
         if (wg_config_load(argv[2], &cfg, &err)) return die(&err);
         int B = atoi(argv[3]), S = atoi(argv[4]), steps = atoi(argv[6]);
@@ -114,36 +143,36 @@ int main(int argc, char **argv) {
         wg_trainable tr;
         wg_trainable_build(&cfg, 1, &tr);
         float *params = randn(tr.table.total, 4, 0.05f, 0), *theta = malloc(tr.total * 4), *grad = malloc(tr.table.total * 4);
-        float *dtheta = malloc(tr.total * 4);
+        float *dtheta = malloc(tr.total * 4), *m = calloc(tr.total, 4), *v = calloc(tr.total, 4);
         for (int i = 0; i < tr.table.n; i++) /* 1×1 convs: identity, so the flow is invertible */
             if (tr.table.p[i].role == WG_P_CONVINV_W) {
                 size_t r = tr.table.p[i].shape[0];
                 for (size_t j = 0; j < r * r; j++) params[tr.table.p[i].offset + j] = (j / r == j % r);
             }
         wg_trainable_from_params(&tr, params, theta);
-        float *copy = malloc(tr.table.total * 4);
-        memcpy(copy, params, tr.table.total * 4);
-        wg_model *m;
-        if (wg_model_from_params(&cfg, copy, "bench", &m, &err)) return die(&err);
+        wg_model *model;
+        if (wg_model_from_params(&cfg, params, "bench", &model, &err)) return die(&err);
         size_t frames = 1 + (size_t)S / cfg.hop_length;
         float *mel = randn((size_t)B * cfg.n_mel_channels * frames, 5, 1, -5), *audio = randn((size_t)B * S, 6, 0.1f, 0);
         wg_train_work w;
         wg_train_work_alloc(&cfg, (size_t)S / cfg.n_group, getenv("WG_KEEP_ACTIVATIONS") != NULL, &w);
+        wg_adam_params ap = wg_adam_default_params();
         double t0 = 0;
         for (int s = 0; s <= steps; s++) {
             if (s == 1) t0 = now(); /* the first step warms up */
             memset(grad, 0, tr.table.total * 4);
             for (int b = 0; b < B; b++) {
                 wg_segment_terms terms;
-                wg_train_segment(m, grad, mel + (size_t)b * cfg.n_mel_channels * frames, frames, audio + (size_t)b * S,
+                wg_train_segment(model, grad, mel + (size_t)b * cfg.n_mel_channels * frames, frames, audio + (size_t)b * S,
                                  (size_t)S, 1.0 / ((double)B * S), &w, &terms);
             }
             wg_trainable_backward(&tr, theta, grad, dtheta);
+            wg_adam_step(theta, dtheta, m, v, tr.total, s + 1, 1e-4, &ap);
+            wg_trainable_fold(&tr, theta, model->params);
+            wg_model_refresh(model);
         }
         double t = (now() - t0) / steps;
-        struct rusage ru;
-        getrusage(RUSAGE_SELF, &ru);
-        printf("step_seconds=%.4f samples_per_s=%.1f peak_rss_mb=%.1f\n", t, B * S / t, ru.ru_maxrss / 1024.0);
+        printf("step_seconds=%.4f samples_per_s=%.1f peak_rss_mb=%.1f\n", t, B * S / t, peak_rss_mb());
         return 0;
     }
     if (!strcmp(argv[1], "stream") && argc >= 5 && argc <= 8 && argc != 6) {

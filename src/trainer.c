@@ -324,6 +324,28 @@ static void prune_checkpoints(const char *run_dir, int keep, wg_log_fn log, void
     free(l);
 }
 
+/* theta and Adam's moments from an open checkpoint into buffers of tr.total floats; every
+ * tensor checked for presence, size and finiteness. */
+static int read_state_tensors(const wg_st_file *st, const char *path, const wg_trainable *tr, float *theta, float *m,
+                              float *v, wg_error *err) {
+    static const char *prefix[] = {"theta/", "adam_m/", "adam_v/"};
+    float *bufs[] = {theta, m, v};
+    for (int part = 0; part < 3; part++)
+        for (int i = 0; i < tr->n; i++) {
+            const wg_trainable_entry *te = &tr->e[i];
+            char name[128];
+            snprintf(name, sizeof name, "%s%s", prefix[part], te->name);
+            const wg_st_tensor *t = wg_st_find(st, name);
+            if (!t || t->numel != te->numel || t->elem_size != 4)
+                return wg_fail(err, WG_EFORMAT, "%s: tensor %s is %s", path, name, t ? "the wrong size" : "missing");
+            wg_st_copy(st, t, bufs[part] + te->offset);
+            for (size_t j = 0; j < te->numel; j++)
+                if (!isfinite(bufs[part][te->offset + j]))
+                    return wg_fail(err, WG_ENONFINITE, "%s: tensor %s holds a non-finite value", path, name);
+        }
+    return 0;
+}
+
 /* Loads a checkpoint into s (allocating its buffers); every tensor checked. */
 static int read_checkpoint(const char *path, run_state *s, wg_error *err) {
     wg_st_file st;
@@ -353,25 +375,7 @@ static int read_checkpoint(const char *path, run_state *s, wg_error *err) {
     s->m = malloc(s->tr.total * sizeof(float));
     s->v = malloc(s->tr.total * sizeof(float));
     if (!s->theta || !s->m || !s->v) rc = wg_fail(err, WG_ENOMEM, "out of memory");
-    static const char *prefix[] = {"theta/", "adam_m/", "adam_v/"};
-    float *bufs[] = {s->theta, s->m, s->v};
-    for (int part = 0; part < 3 && !rc; part++)
-        for (int i = 0; i < s->tr.n && !rc; i++) {
-            const wg_trainable_entry *te = &s->tr.e[i];
-            char name[128];
-            snprintf(name, sizeof name, "%s%s", prefix[part], te->name);
-            const wg_st_tensor *t = wg_st_find(&st, name);
-            if (!t || t->numel != te->numel || t->elem_size != 4) {
-                rc = wg_fail(err, WG_EFORMAT, "%s: tensor %s is %s", path, name, t ? "the wrong size" : "missing");
-                break;
-            }
-            wg_st_copy(&st, t, bufs[part] + te->offset);
-            for (size_t j = 0; j < te->numel; j++)
-                if (!isfinite(bufs[part][te->offset + j])) {
-                    rc = wg_fail(err, WG_ENONFINITE, "%s: tensor %s holds a non-finite value", path, name);
-                    break;
-                }
-        }
+    if (!rc) rc = read_state_tensors(&st, path, &s->tr, s->theta, s->m, s->v, err);
     wg_st_close(&st);
     return rc;
 }
@@ -536,6 +540,44 @@ static int comm_broadcast(const wg_train_comm *c, void *buf, size_t bytes) {
     return c->size > 1 && c->broadcast(c->ctx, buf, bytes) ? WG_EIO : 0;
 }
 
+/* Puts the last good state (theta and Adam's moments) back: the checkpoint of step good_step in
+ * run_dir, or, where a new run has written none yet (good_step < 0), the seeded initial state.
+ * The ranks roll back together (their decisions follow from summed numbers): rank 0 reads, every
+ * rank gets its state. Kept on disk, not as a second copy in memory: that would be three more
+ * parameter-sized buffers, a third of the trainer's memory. */
+static int roll_back(run_state *s, const char *run_dir, long good_step, const wg_train_comm *comm, wg_error *err) {
+    int rc = 0;
+    size_t bytes = s->tr.total * sizeof(float);
+    if (comm->rank == 0 && good_step < 0) {
+        float *p0 = malloc(s->tr.table.total * sizeof(float));
+        if (!p0) {
+            rc = wg_fail(err, WG_ENOMEM, "out of memory");
+        } else {
+            init_params(&s->tr.table, s->opt.seed, p0);
+            wg_trainable_from_params(&s->tr, p0, s->theta);
+            free(p0);
+            memset(s->m, 0, bytes);
+            memset(s->v, 0, bytes);
+        }
+    } else if (comm->rank == 0) {
+        char path[4200];
+        wg_st_file st;
+        snprintf(path, sizeof path, "%s/ckpt-%08ld.safetensors", run_dir, good_step);
+        if (!(rc = wg_st_read(path, &st, err))) {
+            rc = read_state_tensors(&st, path, &s->tr, s->theta, s->m, s->v, err);
+            wg_st_close(&st);
+        }
+    }
+    if (comm->size > 1) {
+        int status = rc;
+        if (comm_broadcast(comm, &status, sizeof status)) return wg_fail(err, WG_EIO, "lost contact with the other ranks");
+        if (status) return comm->rank == 0 ? rc : wg_fail(err, status, "rank 0 could not roll back");
+        if (comm_broadcast(comm, s->theta, bytes) || comm_broadcast(comm, s->m, bytes) || comm_broadcast(comm, s->v, bytes))
+            return wg_fail(err, WG_EIO, "lost contact with the other ranks");
+    }
+    return rc;
+}
+
 static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
     const unsigned char *b = p;
     for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
@@ -633,7 +675,8 @@ static int check_ranks_agree(const wg_train_comm *comm, const run_state *s, wg_e
 
 int wg_train(const wg_train_request *req, const wg_train_hooks *hooks, wg_error *err) {
     wg_train_hooks h = hooks ? *hooks : (wg_train_hooks){0};
-    run_state s = {0}, snap = {0};
+    run_state s = {0};
+    long good_step = -1; /* the state a rollback returns to: a checkpoint's step, or -1, the seeded start */
     wg_dataset ds = {0};
     wg_model *model = NULL;
     wg_train_work work = {0};
@@ -676,6 +719,7 @@ int wg_train(const wg_train_request *req, const wg_train_hooks *hooks, wg_error 
             s.opt = o;
         }
         say(h.log, h.user, "resuming %s at step %ld", ckpt, s.step);
+        good_step = s.step;
     } else {
         if (req->resume) say(h.log, h.user, "%s has no checkpoint to resume; starting a new run", req->run_dir);
         if (!req->config_json) {
@@ -756,21 +800,10 @@ int wg_train(const wg_train_request *req, const wg_train_hooks *hooks, wg_error 
     }
     grad = malloc(s.tr.table.total * sizeof(float));
     dtheta = malloc(s.tr.total * sizeof(float));
-    snap.theta = malloc(s.tr.total * sizeof(float));
-    snap.m = malloc(s.tr.total * sizeof(float));
-    snap.v = malloc(s.tr.total * sizeof(float));
-    if (!grad || !dtheta || !snap.theta || !snap.m || !snap.v) {
+    if (!grad || !dtheta) {
         rc = wg_fail(err, WG_ENOMEM, "out of memory");
         goto done;
     }
-#define SNAPSHOT(dst, src)                                                                                           \
-    do {                                                                                                             \
-        memcpy(dst.theta, src.theta, s.tr.total * sizeof(float));                                                    \
-        memcpy(dst.m, src.m, s.tr.total * sizeof(float));                                                            \
-        memcpy(dst.v, src.v, s.tr.total * sizeof(float));                                                            \
-        dst.step = src.step;                                                                                         \
-    } while (0)
-    SNAPSHOT(snap, s);
     if (lead && !(csv = open_csv(req->run_dir, s.step, err))) {
         rc = err ? err->code : WG_EIO;
         goto done;
@@ -859,13 +892,15 @@ int wg_train(const wg_train_request *req, const wg_train_hooks *hooks, wg_error 
             if (consecutive_bad >= s.opt.max_bad_steps) {
                 s.lr_scale *= 0.5;
                 consecutive_bad = 0;
-                say(h.log, h.user, "%d non-finite steps in a row: rolled back to step %ld's state, learning rate "
-                    "halved (scale %g)", s.opt.max_bad_steps, snap.step, s.lr_scale);
+                if (good_step < 0)
+                    say(h.log, h.user, "%d non-finite steps in a row: rolled back to the initial state, learning "
+                        "rate halved (scale %g)", s.opt.max_bad_steps, s.lr_scale);
+                else
+                    say(h.log, h.user, "%d non-finite steps in a row: rolled back to step %ld's checkpoint, learning "
+                        "rate halved (scale %g)", s.opt.max_bad_steps, good_step, s.lr_scale);
             }
             if (restore) {
-                memcpy(s.theta, snap.theta, s.tr.total * sizeof(float));
-                memcpy(s.m, snap.m, s.tr.total * sizeof(float));
-                memcpy(s.v, snap.v, s.tr.total * sizeof(float));
+                if ((rc = roll_back(&s, req->run_dir, good_step, comm, err))) goto done;
                 wg_trainable_fold(&s.tr, s.theta, model->params);
                 wg_model_refresh(model);
             }
@@ -908,10 +943,8 @@ int wg_train(const wg_train_request *req, const wg_train_hooks *hooks, wg_error 
                     say(h.log, h.user, "checkpoint %s", path);
                 prune_checkpoints(req->run_dir, s.opt.keep_checkpoints, h.log, h.user);
             }
-            SNAPSHOT(snap, s);
+            good_step = s.step;
             last_ckpt = s.step;
-        } else if (ok && consecutive_bad == 0 && s.step % 50 == 0) {
-            SNAPSHOT(snap, s); /* a recent good state to roll back to */
         }
         if (stop) {
             say(h.log, h.user, "stopping at step %ld", s.step);
@@ -941,7 +974,7 @@ done:
     }
     for (int i = 0; i < 2; i++) free(L.slot[i].audio), free(L.slot[i].mels);
     if (csv) fclose(csv);
-    free(grad), free(dtheta), free(snap.theta), free(snap.m), free(snap.v);
+    free(grad), free(dtheta);
     wg_mel_destroy(val_mel);
     wg_train_work_free(&work);
     wg_model_free(model);

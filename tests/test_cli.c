@@ -29,6 +29,33 @@ static void test_help_lists_only_what_works(void **state) {
     assert_int_equal(run_cli(out, sizeof out, "mel --bogus x"), 2);
 }
 
+static void read_file(const char *path, char *buf, size_t n) {
+    FILE *fp = fopen(path, "r");
+    size_t got = fp ? fread(buf, 1, n - 1, fp) : 0;
+    buf[got] = '\0';
+    if (fp) fclose(fp);
+}
+
+/* --version names the BLAS and its kernels: the ones OPENBLAS_CORETYPE asks for, else those
+ * OpenBLAS picks for this CPU */
+static void test_version_names_the_blas_kernels(void **state) {
+    (void)state;
+    char log[512];
+    tmp_path(log, sizeof log, "version.txt");
+    const char *cores[] = {"Haswell", "Sandybridge"};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(sh("OPENBLAS_CORETYPE=%s %s --version >%s 2>&1", cores[i], WG_CLI_PATH, log), 0);
+        read_file(log, out, sizeof out);
+        printf("%s", out);
+        assert_non_null(strstr(out, "BLAS: OpenBLAS"));
+        if (strstr(out, "DYNAMIC_ARCH")) {
+            char want[64];
+            snprintf(want, sizeof want, "; %s kernels", cores[i]);
+            assert_non_null(strstr(out, want));
+        }
+    }
+}
+
 static void test_mel_matches_library(void **state) {
     (void)state;
     char npy[512];
@@ -139,6 +166,7 @@ static void test_info(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_help_lists_only_what_works),
+        cmocka_unit_test(test_version_names_the_blas_kernels),
         cmocka_unit_test(test_mel_matches_library),
         cmocka_unit_test(test_resample_option),
         cmocka_unit_test(test_mel_bad_input),

@@ -227,6 +227,31 @@ static double now(void) {
     return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
+/* A rollback on 2 ranks: rank 0 reads the last good checkpoint and every rank continues from it.
+ * The weight hash compared before each checkpoint fails the run if any rank kept other weights. */
+static void test_ranks_roll_back_together(void **state) {
+    (void)state;
+    char cfg[512], run[512], body[4096];
+    FILE *fp = fopen(config(2, 4), "r");
+    size_t n = fread(body, 1, sizeof body - 1, fp);
+    fclose(fp);
+    body[n] = '\0';
+    tmp_path(cfg, sizeof cfg, "blowup.json");
+    fp = fopen(cfg, "w"); /* a learning rate this large blows the flows up within a few steps */
+    char *lr = strstr(body, "1e-3"), *clip = strstr(body, "\"grad_clip\": 100");
+    assert_non_null(lr);
+    assert_non_null(clip);
+    fprintf(fp, "%.*s5.0%.*s\"grad_clip\": 0, \"max_bad_steps\": 2%s", (int)(lr - body), body, (int)(clip - lr - 4),
+            lr + 4, clip + strlen("\"grad_clip\": 100"));
+    fclose(fp);
+    tmp_path(run, sizeof run, "blowup");
+    assert_int_equal(mpi_train("--config %s --data %s/audio --out %s --steps 12 -q", cfg, WG_SOURCE_DIR, run), 0);
+    assert_non_null(strstr(out, "rolled back to step 4's checkpoint"));
+    char last[600];
+    snprintf(last, sizeof last, "%s/ckpt-00000012.safetensors", run);
+    assert_true(access(last, F_OK) == 0);
+}
+
 /* starts a long 2-rank run in the background; returns the shell's pid (mpirun's parent) */
 static pid_t start_long_run(const char *run, const char *log) {
     char cmd[4096];
@@ -321,6 +346,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_ranks_equal_one_process_with_twice_the_batch),
         cmocka_unit_test(test_resume_on_another_number_of_ranks),
+        cmocka_unit_test(test_ranks_roll_back_together),
         cmocka_unit_test(test_killed_rank_ends_the_job),
         cmocka_unit_test(test_sigusr1_stops_every_rank_after_a_checkpoint),
     };

@@ -77,6 +77,9 @@ int cli_encode_file(const char *cmd, const char *in, const char *mel_path, const
 void cli_print_likelihood(const char *name, const wg_likelihood *lk);
 void *cli_likelihood_json(const char *name, const wg_likelihood *lk);
 
+/* "OpenBLAS 0.3.21 DYNAMIC_ARCH ...; SkylakeX kernels" */
+const char *cli_blas_description(void);
+
 int cmd_mel(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_encode(int argc, char **argv);

@@ -41,7 +41,7 @@ int main(int argc, char **argv) {
         return CLI_OK;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("waveglow %s\n", WG_VERSION_STRING);
+        printf("waveglow %s\nBLAS: %s\n", WG_VERSION_STRING, cli_blas_description());
         return CLI_OK;
     }
     for (int i = 0; i < n_commands; i++)
