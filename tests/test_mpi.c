@@ -283,24 +283,38 @@ static void read_log(const char *log) {
     printf("%s", out);
 }
 
+/* a long 2-rank run in run/ (named `name`) started, and waited for until it has n checkpoints */
+static pid_t start_until_checkpoints(const char *name, char run[512], char log[512], int n) {
+    char log_name[64];
+    snprintf(log_name, sizeof log_name, "%s.log", name);
+    tmp_path(run, 512, name);
+    tmp_path(log, 512, log_name);
+    pid_t sh_pid = start_long_run(run, log);
+    double t0 = now();
+    while (count_checkpoints(run) < n && now() - t0 < 60) usleep(50000);
+    assert_true(count_checkpoints(run) >= n);
+    return sh_pid;
+}
+
+/* waits up to a minute for the run to end (then kills it), and reads its log into out */
+static bool wait_and_read_log(pid_t sh_pid, const char *log, int *status) {
+    bool ended = wait_for(sh_pid, 60, status);
+    if (!ended) kill(-sh_pid, SIGKILL), waitpid(sh_pid, status, 0);
+    read_log(log);
+    return ended;
+}
+
 static void test_killed_rank_ends_the_job(void **state) {
     (void)state;
     char run[512], log[512];
-    tmp_path(run, sizeof run, "killed");
-    tmp_path(log, sizeof log, "killed.log");
-    pid_t sh_pid = start_long_run(run, log);
-    double t0 = now();
-    while (count_checkpoints(run) < 2 && now() - t0 < 60) usleep(50000);
-    assert_true(count_checkpoints(run) >= 2);
+    pid_t sh_pid = start_until_checkpoints("killed", run, log, 2);
     int victim = find_rank(run, 1);
     assert_true(victim > 0);
     assert_int_not_equal(victim, find_rank(run, 0));
     kill(victim, SIGKILL);
     double killed_at = now();
     int status;
-    int ended = wait_for(sh_pid, 60, &status);
-    if (!ended) kill(-sh_pid, SIGKILL), waitpid(sh_pid, &status, 0);
-    read_log(log);
+    bool ended = wait_and_read_log(sh_pid, log, &status);
     printf("the job ended %.2f s after rank 1 was killed\n", now() - killed_at);
     assert_true(ended);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 0);
@@ -321,17 +335,10 @@ static void test_killed_rank_ends_the_job(void **state) {
 static void test_sigusr1_stops_every_rank_after_a_checkpoint(void **state) {
     (void)state;
     char run[512], log[512];
-    tmp_path(run, sizeof run, "usr1");
-    tmp_path(log, sizeof log, "usr1.log");
-    pid_t sh_pid = start_long_run(run, log);
-    double t0 = now();
-    while (count_checkpoints(run) < 1 && now() - t0 < 60) usleep(50000);
-    assert_true(count_checkpoints(run) >= 1);
+    pid_t sh_pid = start_until_checkpoints("usr1", run, log, 1);
     assert_int_equal(sh("pkill -USR1 -f '^" WG_MPIEXEC " -np 2 --oversubscribe .*%s'", run), 0);
     int status;
-    int ended = wait_for(sh_pid, 60, &status);
-    if (!ended) kill(-sh_pid, SIGKILL), waitpid(sh_pid, &status, 0);
-    read_log(log);
+    bool ended = wait_and_read_log(sh_pid, log, &status);
     assert_true(ended);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     char *stop = strstr(out, "stopping at step ");
