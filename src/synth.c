@@ -18,8 +18,10 @@ wg_run_params wg_run_default_params(void) { return (wg_run_params){0}; }
 static size_t auto_chunk(const wg_config *c, const wg_run_params *p) {
     if (p->chunk_steps)
         return p->chunk_steps;
+    /* each window recomputes its reach on both sides: at 8 reaches a window, at most a quarter
+     * of the work is repeated (NVIDIA's config reaches 3060 steps: 16384 alone repeated 37%) */
     size_t r = wg_flow_reach(c), chunk = 16384;
-    return chunk > 2 * r ? chunk : 2 * r;
+    return chunk > 8 * r ? chunk : 8 * r;
 }
 
 static int check_mel(const wg_model *m, const float *mel, size_t n_frames, wg_error *err) {

@@ -36,9 +36,18 @@ void wg_upsample_cond(const wg_model *m, const wg_mel_view *mel, size_t step0, s
             for (size_t mm = 0; mm < M; mm++) {
                 const float *p = scratch + fi * M * K + mm * K;
                 float *rows = cond + mm * G * n_steps;
-                for (size_t k = k_lo; k < k_hi; k++) {
-                    size_t s = base + k - s0;
-                    rows[(s % G) * n_steps + s / G] += p[k];
+                if (hop % G == 0) { /* sample base + k − s0 lies in row k mod G, at step off + k / G */
+                    long off = (long)(base / G) - (long)step0;
+                    for (size_t j = 0; j < G; j++) {
+                        size_t q0 = k_lo > j ? (k_lo - j + G - 1) / G : 0, q1 = k_hi > j ? (k_hi - j + G - 1) / G : 0;
+                        float *row = rows + j * n_steps;
+                        for (size_t q = q0; q < q1; q++) row[off + (long)q] += p[q * G + j];
+                    }
+                } else {
+                    for (size_t k = k_lo; k < k_hi; k++) {
+                        size_t s = base + k - s0;
+                        rows[(s % G) * n_steps + s / G] += p[k];
+                    }
                 }
             }
         }

@@ -2,6 +2,7 @@
  * tests/data/reference, see its README), inverse(forward(x)) = x on random configs, windowed
  * processing equal to one whole-signal pass, and the counter-based latent generator. */
 #include "model.h"
+#include "upsample.h"
 #include "rng.h"
 #include "safetensors.h"
 #include "testutil.h"
@@ -236,6 +237,48 @@ static void test_synthesis_is_split_invariant(void **state) {
     wg_model_free(m);
 }
 
+/* The upsampler against ConvTranspose1d written out in double, for windows that start inside
+ * the signal and at its ends, with hop a multiple of n_group (the fast path) and not. */
+static void test_upsampler_against_direct_sum(void **state) {
+    (void)state;
+    const wg_config cfgs[] = {make_config(22050, 256, 20, 2, 8, 2, 2, 2, 8, 3),
+                              make_config(16000, 100, 12, 2, 8, 2, 2, 2, 8, 3), /* 100 = 12.5 groups */
+                              make_config(24000, 120, 16, 2, 6, 2, 2, 2, 8, 3)};
+    for (int ci = 0; ci < 3; ci++) {
+        const wg_config *c = &cfgs[ci];
+        wg_model *m = random_model(c);
+        size_t M = (size_t)c->n_mel_channels, G = (size_t)c->n_group, hop = (size_t)c->hop_length, K = 4 * hop;
+        size_t frames = 23, steps = wg_synth_samples(m, frames) / G;
+        float *mel = malloc(M * frames * sizeof(float));
+        for (size_t i = 0; i < M * frames; i++) mel[i] = -5.0f + 2.0f * nrand();
+        float *scratch = malloc(wg_upsample_scratch(c) * sizeof(float));
+        size_t windows[][2] = {{0, steps}, {0, 7}, {steps / 3, steps / 4 + 1}, {steps - 9, 9}, {1, 1}};
+        double worst = 0;
+        for (int wi = 0; wi < 5; wi++) {
+            size_t step0 = windows[wi][0], n = windows[wi][1];
+            float *cond = malloc(M * G * n * sizeof(float));
+            wg_mel_view view = wg_mel_view_all(mel, frames);
+            wg_upsample_cond(m, &view, step0, n, cond, scratch);
+            for (size_t mm = 0; mm < M; mm++)
+                for (size_t t = 0; t < n; t++)
+                    for (size_t j = 0; j < G; j++) {
+                        size_t s = (step0 + t) * G + j;
+                        double want = m->upsample_b[mm];
+                        for (size_t f = 0; f < frames; f++)
+                            if (s >= f * hop && s - f * hop < K)
+                                for (size_t i = 0; i < M; i++)
+                                    want += (double)mel[i * frames + f] * m->upsample_w[(i * M + mm) * K + s - f * hop];
+                        worst = fmax(worst, fabs(cond[(mm * G + j) * n + t] - want) / (1 + fabs(want)));
+                    }
+            free(cond);
+        }
+        printf("hop %zu, n_group %zu: upsampler within %.2g of the direct sum\n", hop, G, worst);
+        assert_true(worst < 1e-5);
+        free(mel), free(scratch);
+        wg_model_free(m);
+    }
+}
+
 static void test_philox_and_normals(void **state) {
     (void)state;
     /* Random123's known-answer vectors for philox4x32-10 */
@@ -271,6 +314,7 @@ int main(void) {
         cmocka_unit_test(test_nvidia_parity),
         cmocka_unit_test(test_round_trips),
         cmocka_unit_test(test_synthesis_is_split_invariant),
+        cmocka_unit_test(test_upsampler_against_direct_sum),
         cmocka_unit_test(test_philox_and_normals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
