@@ -71,8 +71,9 @@ static inline float tanh_vec(float x) {
 static inline float sigmoid_vec(float x) { return 1.0f / (1.0f + exp_vec(-x)); }
 
 /* The loops below are a tenth of synthesis: each gets a copy for AVX2+FMA and for AVX-512, picked
- * when the library loads (the rest of the library is built for baseline x86-64). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+ * when the library loads (the rest of the library is built for baseline x86-64). Not under
+ * ThreadSanitizer: the resolver that picks runs before its runtime and crashes in its hooks. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
 #define WG_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define WG_CLONES
