@@ -52,6 +52,11 @@ static void test_version_names_the_blas_kernels(void **state) {
             char want[64];
             snprintf(want, sizeof want, "; %s kernels", cores[i]);
             assert_non_null(strstr(out, want));
+            /* pinned below AVX-512 on a CPU that has it: the line says so */
+            __builtin_cpu_init();
+            bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+            assert_true((strstr(out, "pins them; this CPU has AVX-512") != NULL) == avx512);
         }
     }
 }

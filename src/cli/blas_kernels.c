@@ -2,12 +2,37 @@
  * its kernels once, when it loads, for the CPU it finds, unless OPENBLAS_CORETYPE names others
  * (some environments pin AVX2 kernels on AVX-512 machines, at about half the GEMM speed). */
 #include <cblas.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
 
 #include "cli.h"
 
+static bool cpu_has_avx512(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+#else
+    return false;
+#endif
+}
+
+static bool avx512_kernels(const char *core) {
+    static const char *names[] = {"SkylakeX", "Cooperlake", "SapphireRapids"};
+    for (size_t i = 0; core && i < sizeof names / sizeof names[0]; i++)
+        if (!strcasecmp(core, names[i])) return true;
+    return false;
+}
+
 const char *cli_blas_description(void) {
-    static char text[256];
-    snprintf(text, sizeof text, "%s; %s kernels", openblas_get_config(), openblas_get_corename());
+    static char text[512];
+    const char *core = openblas_get_corename(), *pinned = getenv("OPENBLAS_CORETYPE");
+    int n = snprintf(text, sizeof text, "%s; %s kernels", openblas_get_config(), core);
+    if (pinned && *pinned && !avx512_kernels(core) && cpu_has_avx512() && n > 0 && (size_t)n < sizeof text)
+        snprintf(text + n, sizeof text - (size_t)n,
+                 " (OPENBLAS_CORETYPE=%s pins them; this CPU has AVX-512, and without the variable OpenBLAS "
+                 "would pick its AVX-512 kernels, which are faster)", pinned);
     return text;
 }
