@@ -70,26 +70,19 @@ static inline float tanh_vec(float x) {
 
 static inline float sigmoid_vec(float x) { return 1.0f / (1.0f + exp_vec(-x)); }
 
-/* The loops below are a tenth of synthesis: each gets a copy for AVX2+FMA and for AVX-512, picked
- * when the library loads (the rest of the library is built for baseline x86-64). Not under
- * ThreadSanitizer: the resolver that picks runs before its runtime and crashes in its hooks. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
-#define WG_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define WG_CLONES
-#endif
+/* The loops below are a tenth of synthesis: each gets SIMD copies (WG_SIMD_CLONES, kernels.h). */
 
-WG_CLONES void wg_tanh(float *y, const float *x, size_t n) {
+WG_SIMD_CLONES void wg_tanh(float *y, const float *x, size_t n) {
     for (size_t t = 0; t < n; t++)
         y[t] = tanh_vec(x[t]);
 }
 
-WG_CLONES void wg_sigmoid(float *y, const float *x, size_t n) {
+WG_SIMD_CLONES void wg_sigmoid(float *y, const float *x, size_t n) {
     for (size_t t = 0; t < n; t++)
         y[t] = sigmoid_vec(x[t]);
 }
 
-WG_CLONES void wg_gate(float *acts, const float *pre, size_t channels, size_t n) {
+WG_SIMD_CLONES void wg_gate(float *acts, const float *pre, size_t channels, size_t n) {
     for (size_t c = 0; c < channels; c++) {
         const float *a = pre + c * n, *b = pre + (channels + c) * n;
         float *o = acts + c * n;

@@ -4,6 +4,15 @@
 #ifndef WG_KERNELS_H
 #define WG_KERNELS_H
 
+/* On x86-64 with GCC, a function marked WG_SIMD_CLONES gets copies for AVX2+FMA and AVX-512,
+ * picked when the library loads; the rest of the library is built for baseline x86-64. Not
+ * under ThreadSanitizer: the resolver runs before its runtime and crashes in its hooks. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
+#define WG_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define WG_SIMD_CLONES
+#endif
+
 #include <stddef.h>
 
 /* C (m×n, ldc) = beta·C + A (m×k, lda) · B (k×n, ldb) */

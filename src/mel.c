@@ -18,6 +18,7 @@
 
 #include "err.h"
 #include "fftw_lock.h"
+#include "kernels.h"
 #include "mel.h"
 
 enum { MEL_BLOCK = 32 };
@@ -168,7 +169,7 @@ static int check_input(const wg_mel *m, const float *x, size_t n, wg_error *err)
 }
 
 /* |STFT| of frame f into column `col` of m->mag */
-static void frame_magnitude(wg_mel *m, const float *x, size_t n, size_t f, int col) {
+WG_SIMD_CLONES static void frame_magnitude(wg_mel *m, const float *x, size_t n, size_t f, int col) {
     long pad = m->n_fft / 2, start = (long)(f * (size_t)m->hop) - pad;
     if (start >= 0 && start + m->n_fft <= (long)n) { /* away from the edges: no reflection */
         const float *xs = x + start;
@@ -188,7 +189,7 @@ static void frame_magnitude(wg_mel *m, const float *x, size_t n, size_t f, int c
     for (int k = 0; k < m->n_freq; k++) m->mag[(size_t)k * MEL_BLOCK + col] = abs[k];
 }
 
-int wg_mel_compute(wg_mel *m, const float *x, size_t n, float *out, wg_error *err) {
+WG_SIMD_CLONES int wg_mel_compute(wg_mel *m, const float *x, size_t n, float *out, wg_error *err) {
     int rc = check_input(m, x, n, err);
     if (rc)
         return rc;
