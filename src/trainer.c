@@ -245,7 +245,34 @@ typedef struct run_state {
     long items;      /* training items consumed: the data position */
     double lr_scale; /* halved at each rollback */
     long bad_total;
+    const char *init_model; /* a new run's starting weights (NULL: seeded), for rollbacks to the start */
 } run_state;
+
+/* A new run's starting parameters (folded layout): seeded as NVIDIA's WaveGlow starts, or a model
+ * file's weights for fine-tuning. The file must describe the same model and front end; only the
+ * training segment may differ. */
+static int starting_params(const run_state *s, float *p0, wg_error *err) {
+    if (!s->init_model) {
+        init_params(&s->tr.table, s->opt.seed, p0);
+        return 0;
+    }
+    wg_model *m = NULL;
+    int rc = wg_model_load(s->init_model, &m, err);
+    if (rc) return rc;
+    wg_config c = m->cfg;
+    c.segment_length = s->cfg.segment_length;
+    char *a = wg_config_to_json(&c), *b = wg_config_to_json(&s->cfg);
+    if (!a || !b)
+        rc = wg_fail(err, WG_ENOMEM, "out of memory");
+    else if (strcmp(a, b) || m->table.total != s->tr.table.total)
+        rc = wg_fail(err, WG_ECONFIG, "%s is not the model the config describes (its data_config, "
+                     "waveglow_config or sigma differ); fine-tuning needs the same model", s->init_model);
+    else
+        memcpy(p0, m->params, s->tr.table.total * sizeof(float));
+    free(a), free(b);
+    wg_model_free(m);
+    return rc;
+}
 
 static int write_checkpoint(const char *run_dir, const run_state *s, char *written, size_t wn, wg_error *err) {
     int n = s->tr.n;
@@ -552,13 +579,12 @@ static int roll_back(run_state *s, const char *run_dir, long good_step, const wg
         float *p0 = malloc(s->tr.table.total * sizeof(float));
         if (!p0) {
             rc = wg_fail(err, WG_ENOMEM, "out of memory");
-        } else {
-            init_params(&s->tr.table, s->opt.seed, p0);
+        } else if (!(rc = starting_params(s, p0, err))) {
             wg_trainable_from_params(&s->tr, p0, s->theta);
-            free(p0);
             memset(s->m, 0, bytes);
             memset(s->v, 0, bytes);
         }
+        free(p0);
     } else if (comm->rank == 0) {
         char path[4200];
         wg_st_file st;
@@ -718,6 +744,7 @@ int wg_train(const wg_train_request *req, const wg_train_hooks *hooks, wg_error 
             }
             s.opt = o;
         }
+        if (req->init_model) say(h.log, h.user, "--init %s is ignored: the run resumes from its checkpoint", req->init_model);
         say(h.log, h.user, "resuming %s at step %ld", ckpt, s.step);
         good_step = s.step;
     } else {
@@ -742,9 +769,12 @@ int wg_train(const wg_train_request *req, const wg_train_hooks *hooks, wg_error 
             rc = wg_fail(err, WG_ENOMEM, "out of memory");
             goto done;
         }
-        init_params(&s.tr.table, s.opt.seed, p0);
-        wg_trainable_from_params(&s.tr, p0, s.theta);
+        s.init_model = req->init_model;
+        rc = starting_params(&s, p0, err);
+        if (!rc) wg_trainable_from_params(&s.tr, p0, s.theta);
         free(p0);
+        if (rc) goto done;
+        if (s.init_model) say(h.log, h.user, "starting from the weights of %s (Adam's moments from zero)", s.init_model);
         s.lr_scale = 1;
         s.items = 0;
     }

@@ -86,6 +86,10 @@ typedef struct wg_train_request {
     const char *data;          /* folder or list file */
     const char *run_dir;
     bool resume;
+    const char *init_model; /* a new run starts from this model file's weights (fine-tuning; any file
+                             * wg_model_load reads, with the config's model and front end), Adam's
+                             * moments from zero and step 0; NULL: seeded random weights. A run
+                             * that resumes ignores it. */
     long steps; /* the step to stop at (a total, not a count of more steps); 0: epochs */
     int threads;
     const wg_train_comm *comm; /* NULL: one process */

@@ -13,7 +13,7 @@
 
 static const char *train_help =
     "usage: waveglow train --config C.json --data DIR|LIST.txt --out RUN_DIR [--resume] [--steps N]\n"
-    "                      [--threads N] [--quiet]\n\n"
+    "                      [--init MODEL] [--threads N] [--quiet]\n\n"
     "Trains a WaveGlow by maximum likelihood. C.json is NVIDIA's config.json layout (train_config,\n"
     "data_config, waveglow_config; missing keys take NVIDIA's values, unknown ones are reported), so\n"
     "their recipes run as they are. The data are every audio file under DIR, or those listed in\n"
@@ -34,6 +34,9 @@ static const char *train_help =
     "  -d, --data DIR|LIST   training audio\n"
     "  -o, --out RUN_DIR     run directory (created if missing)\n"
     "      --resume          continue from RUN_DIR's newest good checkpoint, exactly\n"
+    "      --init MODEL      start a new run from MODEL's weights (fine-tuning, or going on from an\n"
+    "                        exported model): the config must describe the same model and front\n"
+    "                        end; Adam starts afresh at step 0 (give warmup_steps). Ignored on resume\n"
     "  -n, --steps N         stop at step N (a total; default: train_config.epochs over the data)\n"
     "  -t, --threads N       threads per rank (default: the cores, shared out among the ranks on\n"
     "                        this machine)\n"
@@ -85,8 +88,9 @@ int cmd_train(int argc, char **argv) {
     static const struct option opts[] = {
         {"config", required_argument, 0, 'c'}, {"data", required_argument, 0, 'd'}, {"out", required_argument, 0, 'o'},
         {"resume", no_argument, 0, 'r'},        {"steps", required_argument, 0, 'n'}, {"threads", required_argument, 0, 't'},
-        {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
-    const char *config = NULL, *data = NULL, *out = NULL;
+        {"init", required_argument, 0, 'i'},    {"quiet", no_argument, 0, 'q'},       {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    const char *config = NULL, *data = NULL, *out = NULL, *init = NULL;
     bool resume = false, quiet = false;
     long steps = 0, threads = 0;
     int c;
@@ -96,6 +100,7 @@ int cmd_train(int argc, char **argv) {
         case 'd': data = optarg; break;
         case 'o': out = optarg; break;
         case 'r': resume = true; break;
+        case 'i': init = optarg; break;
         case 'n':
             if (!cli_parse_int("train", "--steps", optarg, 1, 1000000000000L, &steps)) return CLI_BAD;
             break;
@@ -131,7 +136,7 @@ int cmd_train(int argc, char **argv) {
     }
     ui u = {.tty = isatty(STDERR_FILENO), .quiet = quiet, .log_every = 50};
     wg_train_request req = {.config_json = text, .config_source = config, .data = data, .run_dir = out,
-                            .resume = resume, .steps = steps, .threads = (int)threads,
+                            .resume = resume, .init_model = init, .steps = steps, .threads = (int)threads,
                             .comm = dist.comm.size > 1 ? &dist.comm : NULL};
     wg_train_hooks hooks = {.log = log_line, .progress = show_progress, .should_stop = should_stop, .user = &u};
     int rc = wg_train(&req, &hooks, &err);
