@@ -29,6 +29,38 @@ static double now(void) {
     return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
+/* Per-repetition times, and their median: a noisy neighbour on a shared machine stretches a few
+ * repetitions, which a mean over the window would charge to the code under test. bench/run times
+ * PyTorch the same way. */
+typedef struct rep_clock {
+    double t[1 << 14];
+    int n;
+    double start, last;
+} rep_clock;
+
+static void rep_start(rep_clock *c) {
+    c->n = 0;
+    c->start = c->last = now();
+}
+
+/* Records one repetition; true while the budget of seconds is not spent. */
+static int rep_lap(rep_clock *c, double budget) {
+    double t = now();
+    if (c->n < (int)(sizeof c->t / sizeof c->t[0])) c->t[c->n++] = t - c->last;
+    c->last = t;
+    return t - c->start < budget;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double rep_median(rep_clock *c) {
+    qsort(c->t, (size_t)c->n, sizeof c->t[0], cmp_double);
+    return c->n % 2 ? c->t[c->n / 2] : 0.5 * (c->t[c->n / 2 - 1] + c->t[c->n / 2]);
+}
+
 static float *randn(size_t n, unsigned seed, float scale, float shift) {
     float *x = malloc(n * sizeof(float));
     srand(seed);
@@ -66,13 +98,12 @@ int main(int argc, char **argv) {
         int M = atoi(argv[2]), N = atoi(argv[3]), K = atoi(argv[4]);
         wg_set_threads(atoi(argv[5]));
         float *a = randn((size_t)M * K, 1, 1, 0), *b = randn((size_t)K * N, 2, 1, 0), *c = calloc((size_t)M * N, 4);
-        int reps = 0;
-        double t0 = now(), t;
-        do {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1, a, K, b, N, 1, c, N);
-            reps++;
-        } while ((t = now() - t0) < 1.0);
-        printf("gflops=%.2f reps=%d\n", 2.0 * M * N * K * reps / t / 1e9, reps);
+        static rep_clock rc;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1, a, K, b, N, 1, c, N); /* warm-up */
+        rep_start(&rc);
+        do cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1, a, K, b, N, 1, c, N);
+        while (rep_lap(&rc, 1.0));
+        printf("gflops=%.2f reps=%d\n", 2.0 * M * N * K / rep_median(&rc) / 1e9, rc.n);
         return 0;
     }
     if (!strcmp(argv[1], "decode") && argc == 7) {
@@ -85,13 +116,13 @@ int main(int argc, char **argv) {
         wg_run_params p = wg_run_default_params();
         p.n_threads = atoi(argv[5]);
         wg_decode(m, mel.data, mel.shape[1], z.data, n, 1.0f, audio, &p, &err); /* warm-up */
-        int reps = 0;
-        double t0 = now(), t;
-        do {
+        static rep_clock rc;
+        rep_start(&rc);
+        do
             if (wg_decode(m, mel.data, mel.shape[1], z.data, n, 1.0f, audio, &p, &err)) return die(&err);
-            reps++;
-        } while ((t = now() - t0) < 2.0);
-        t /= reps;
+        while (rep_lap(&rc, 2.0));
+        int reps = rc.n;
+        double t = rep_median(&rc);
         double secs = (double)n / wg_model_config(m)->sampling_rate;
         wg_model_info info = wg_model_get_info(m);
         size_t shape[1] = {n};
@@ -110,25 +141,23 @@ int main(int argc, char **argv) {
         wg_mel *mel;
         if (wg_mel_create(&c, &mel, &err)) return die(&err);
         float *out = malloc(sizeof(float) * 80 * wg_mel_frames(mel, n));
-        int reps = 0;
-        double t0 = now(), t;
-        do {
-            wg_mel_compute(mel, x, n, out, NULL);
-            reps++;
-        } while ((t = now() - t0) < 1.0);
+        static rep_clock rc, rf;
+        wg_mel_compute(mel, x, n, out, NULL); /* warm-up */
+        rep_start(&rc);
+        do wg_mel_compute(mel, x, n, out, NULL);
+        while (rep_lap(&rc, 1.0));
         /* the floor under it: the same number of FFTW transforms, planned as mel.c plans them */
         size_t frames = wg_mel_frames(mel, n);
         float *in = fftwf_malloc(sizeof(float) * c.filter_length);
         fftwf_complex *spec = fftwf_malloc(sizeof(fftwf_complex) * (c.filter_length / 2 + 1));
         fftwf_plan plan = fftwf_plan_dft_r2c_1d(c.filter_length, in, spec, FFTW_ESTIMATE);
         memcpy(in, x, sizeof(float) * c.filter_length);
-        int fft_reps = 0;
-        double t1 = now(), tf;
-        do {
+        rep_start(&rf);
+        do
             for (size_t f = 0; f < frames; f++) fftwf_execute(plan);
-            fft_reps++;
-        } while ((tf = now() - t1) < 1.0);
-        printf("seconds_per_minute=%.6f fft_seconds_per_minute=%.6f\n", t / reps / secs * 60, tf / fft_reps / secs * 60);
+        while (rep_lap(&rf, 1.0));
+        printf("seconds_per_minute=%.6f fft_seconds_per_minute=%.6f\n", rep_median(&rc) / secs * 60,
+               rep_median(&rf) / secs * 60);
         fftwf_destroy_plan(plan);
         fftwf_free(in), fftwf_free(spec);
         return 0;
