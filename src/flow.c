@@ -33,14 +33,25 @@ int wg_flow_work_alloc(const wg_config *c, size_t cap, wg_flow_work *w) {
 }
 
 void wg_flow_work_free(wg_flow_work *w) {
+    wg_team_destroy(w->team);
     free(w->mem);
     memset(w, 0, sizeof *w);
 }
 
-/* act (r, n) ← M (r, r) · act */
-static void mix_channels(const float *mat, float *act, size_t r, size_t n, float *tmp) {
-    wg_gemm(r, n, r, mat, r, act, n, 0.0f, tmp, n);
-    memcpy(act, tmp, r * n * sizeof(float));
+void wg_flow_work_threads(wg_flow_work *w, int n_threads) {
+    int threads = n_threads > 0 ? n_threads : wg_default_threads();
+    if (w->team && wg_team_size(w->team) != threads) {
+        wg_team_destroy(w->team);
+        w->team = NULL;
+    }
+    if (threads > 1 && !w->team) w->team = wg_team_create(threads);
+    wg_set_threads(w->team ? 1 : threads);
+}
+
+/* act (r, n) ← M (r, r) · act on columns [c0, c1) */
+static void mix_channels(const float *mat, float *act, size_t r, size_t n, float *tmp, size_t c0, size_t c1) {
+    wg_gemm(r, c1 - c0, r, mat, r, act + c0, n, 0.0f, tmp + c0, n);
+    for (size_t i = 0; i < r; i++) memcpy(act + i * n + c0, tmp + i * n + c0, (c1 - c0) * sizeof(float));
 }
 
 void wg_flow_forward(const wg_model *m, wg_flow_work *w, size_t n, size_t lo, size_t hi, double *log_s_sum) {
@@ -52,7 +63,7 @@ void wg_flow_forward(const wg_model *m, wg_flow_work *w, size_t n, size_t lo, si
             off += (size_t)c->n_early_size;
         float *act = w->audio + off * n;
         size_t half = (size_t)v->n_half;
-        mix_channels(v->convinv_w, act, (size_t)v->n_rem, n, w->tmp);
+        mix_channels(v->convinv_w, act, (size_t)v->n_rem, n, w->tmp, 0, n);
         wg_wn_forward(m, v, act, n, w->cond, n, &w->wn, w->wn_out);
         double acc = 0;
         for (size_t ch = 0; ch < half; ch++) {
@@ -68,21 +79,24 @@ void wg_flow_forward(const wg_model *m, wg_flow_work *w, size_t n, size_t lo, si
     }
 }
 
-void wg_flow_inverse(const wg_model *m, wg_flow_work *w, size_t n) {
+void wg_flow_inverse(const wg_model *m, wg_flow_work *w, size_t n) { wg_flow_inverse_part(m, w, n, 0, n, NULL); }
+
+void wg_flow_inverse_part(const wg_model *m, wg_flow_work *w, size_t n, size_t c0, size_t c1, wg_team *team) {
     const wg_config *c = &m->cfg;
     size_t off = (size_t)c->n_group - (size_t)m->flows[c->n_flows - 1].n_rem;
     for (int k = c->n_flows - 1; k >= 0; k--) {
         const wg_flow_view *v = &m->flows[k];
         float *act = w->audio + off * n;
         size_t half = (size_t)v->n_half;
-        wg_wn_forward(m, v, act, n, w->cond, n, &w->wn, w->wn_out);
+        /* everything but the WN's dilated taps is column by column: no barrier outside the WN */
+        wg_wn_forward_part(m, v, act, n, w->cond, n, &w->wn, w->wn_out, c0, c1, team);
         for (size_t ch = 0; ch < half; ch++) {
             const float *b = w->wn_out + ch * n, *s = w->wn_out + (half + ch) * n;
             float *a1 = act + (half + ch) * n;
-            for (size_t t = 0; t < n; t++)
+            for (size_t t = c0; t < c1; t++)
                 a1[t] = (a1[t] - b[t]) * expf(-s[t]);
         }
-        mix_channels(v->convinv_inv, act, (size_t)v->n_rem, n, w->tmp);
+        mix_channels(v->convinv_inv, act, (size_t)v->n_rem, n, w->tmp, c0, c1);
         if (wg_flow_has_early(c, k))
             off -= (size_t)c->n_early_size;
     }

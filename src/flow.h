@@ -21,17 +21,26 @@ typedef struct wg_flow_work {
     float *tmp;    /* (n_group, capacity) */
     float *upsample_scratch;
     wg_wn_work wn;
+    wg_team *team; /* NULL: the inverse runs alone, its GEMMs on OpenBLAS's threads */
     float *mem;
 } wg_flow_work;
 
 int wg_flow_work_alloc(const wg_config *cfg, size_t capacity, wg_flow_work *w);
 void wg_flow_work_free(wg_flow_work *w);
+/* Threads for the inverse (0: every core): more than one gives the work a team that splits each
+ * layer's columns, with single-threaded GEMMs; otherwise, or where threads cannot be started, the
+ * GEMMs run on OpenBLAS's threads. Sets OpenBLAS's thread count to match, so call it before each
+ * use where something else may have changed that. */
+void wg_flow_work_threads(wg_flow_work *w, int n_threads);
 
 /* audio → z on w->audio (n columns, row stride n), conditioned on w->cond. The log_s of flow k
  * summed over columns [lo, hi) is added to log_s_sum[k] (NULL to skip). */
 void wg_flow_forward(const wg_model *m, wg_flow_work *w, size_t n, size_t lo, size_t hi, double *log_s_sum);
 /* z → audio on w->audio, the exact inverse of wg_flow_forward. */
 void wg_flow_inverse(const wg_model *m, wg_flow_work *w, size_t n);
+/* The same as one member of a team that splits the columns: every member calls it on the same
+ * work with its own columns [c0, c1) (wg_team_split). team NULL: alone. */
+void wg_flow_inverse_part(const wg_model *m, wg_flow_work *w, size_t n, size_t c0, size_t c1, wg_team *team);
 
 /* Group steps of context each side that make a window's centre exact: n_flows · (K−1)/2 · (2^L − 1). */
 size_t wg_flow_reach(const wg_config *cfg);

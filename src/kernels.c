@@ -82,10 +82,10 @@ WG_SIMD_CLONES void wg_sigmoid(float *y, const float *x, size_t n) {
         y[t] = sigmoid_vec(x[t]);
 }
 
-WG_SIMD_CLONES void wg_gate(float *acts, const float *pre, size_t channels, size_t n) {
+WG_SIMD_CLONES void wg_gate(float *acts, size_t ld_acts, const float *pre, size_t ld_pre, size_t channels, size_t n) {
     for (size_t c = 0; c < channels; c++) {
-        const float *a = pre + c * n, *b = pre + (channels + c) * n;
-        float *o = acts + c * n;
+        const float *a = pre + c * ld_pre, *b = pre + (channels + c) * ld_pre;
+        float *o = acts + c * ld_acts;
         for (size_t t = 0; t < n; t++)
             o[t] = tanh_vec(a[t]) * sigmoid_vec(b[t]);
     }

@@ -31,8 +31,9 @@ void wg_add_bias(float *x, size_t rows, size_t n, size_t ld, const float *bias);
  * float64 (a test holds them to it). */
 void wg_tanh(float *y, const float *x, size_t n);
 void wg_sigmoid(float *y, const float *x, size_t n);
-/* The WaveNet gate: acts[c][t] = tanh(pre[c][t]) · sigmoid(pre[C + c][t]), pre is (2C, n). */
-void wg_gate(float *acts, const float *pre, size_t channels, size_t n);
+/* The WaveNet gate: acts[c][t] = tanh(pre[c][t]) · sigmoid(pre[C + c][t]) for t < n, pre is
+ * (2C, n) with row stride ld_pre, acts (C, n) with row stride ld_acts. */
+void wg_gate(float *acts, size_t ld_acts, const float *pre, size_t ld_pre, size_t channels, size_t n);
 
 /* Sets the thread count of the BLAS (0: all cores). */
 void wg_set_threads(int n_threads);

@@ -95,7 +95,7 @@ static int run(wg_stream *s, wg_error *err) {
     /* a window costs its context on both sides whatever it keeps: wait for a whole chunk */
     if (!s->finished && ready < s->out_step + s->chunk)
         return 0;
-    wg_set_threads(s->p.n_threads);
+    wg_flow_work_threads(&s->work, s->p.n_threads);
     while (s->out_step < ready) {
         wg_window win;
         win.c0 = s->out_step;

@@ -3,6 +3,7 @@
  * where the zero padding is the same as in a whole-signal pass), so every kept column is exact
  * and memory is bounded by the window, not the input. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,8 +46,8 @@ static wg_window window_at(size_t c0, size_t chunk, size_t steps, size_t reach) 
     return w;
 }
 
-/* One plan for a whole call: window size, and the arena. */
-static int plan(const wg_model *m, size_t steps, const wg_run_params *p, size_t *chunk, size_t *reach,
+/* One plan for a whole call: window size, the arena, and (for the inverse) a team of threads. */
+static int plan(const wg_model *m, size_t steps, const wg_run_params *p, bool team, size_t *chunk, size_t *reach,
                 wg_flow_work *work, wg_error *err) {
     *reach = wg_flow_reach(&m->cfg);
     *chunk = auto_chunk(&m->cfg, p);
@@ -55,7 +56,10 @@ static int plan(const wg_model *m, size_t steps, const wg_run_params *p, size_t 
     size_t cap = *chunk + 2 * *reach < steps ? *chunk + 2 * *reach : steps;
     if (wg_flow_work_alloc(&m->cfg, cap, work))
         return wg_fail(err, WG_ENOMEM, "out of memory for a window of %zu steps", cap);
-    wg_set_threads(p->n_threads);
+    if (team)
+        wg_flow_work_threads(work, p->n_threads);
+    else
+        wg_set_threads(p->n_threads);
     return 0;
 }
 
@@ -77,7 +81,7 @@ int wg_encode(const wg_model *m, const float *mel, size_t n_frames, const float 
             return wg_fail(err, WG_ENONFINITE, "audio sample %zu is %s", i, isnan(audio[i]) ? "NaN" : "infinite");
     size_t steps = n_samples / G, chunk, reach;
     wg_flow_work w;
-    if ((rc = plan(m, steps, &p, &chunk, &reach, &w, err)))
+    if ((rc = plan(m, steps, &p, false, &chunk, &reach, &w, err)))
         return rc;
     double *log_s = calloc((size_t)c->n_flows, sizeof(double));
     if (!log_s) {
@@ -120,6 +124,19 @@ int wg_encode(const wg_model *m, const float *mel, size_t n_frames, const float 
     return 0;
 }
 
+typedef struct inverse_job {
+    const wg_model *m;
+    wg_flow_work *w;
+    size_t n;
+} inverse_job;
+
+static void inverse_member(void *arg, int rank, int size) {
+    inverse_job *j = arg;
+    size_t c0, c1;
+    wg_team_split(j->n, rank, size, &c0, &c1);
+    wg_flow_inverse_part(j->m, j->w, j->n, c0, c1, j->w->team);
+}
+
 void wg_inverse_window(const wg_model *m, wg_flow_work *w, const wg_mel_view *mel, const float *z, size_t z_ld,
                        float sigma, uint64_t seed, wg_window win, float *audio) {
     size_t G = (size_t)m->cfg.n_group, n = win.w1 - win.w0;
@@ -131,7 +148,12 @@ void wg_inverse_window(const wg_model *m, wg_flow_work *w, const wg_mel_view *me
     } else {
         wg_fill_latent(seed, sigma, (int)G, win.w0, n, w->audio, n);
     }
-    wg_flow_inverse(m, w, n);
+    if (w->team) {
+        inverse_job job = {m, w, n};
+        wg_team_run(w->team, inverse_member, &job);
+    } else {
+        wg_flow_inverse(m, w, n);
+    }
     for (size_t t = win.c0; t < win.c1; t++)
         for (size_t ch = 0; ch < G; ch++)
             audio[(t - win.c0) * G + ch] = w->audio[ch * n + (t - win.w0)];
@@ -167,7 +189,7 @@ static int inverse(const wg_model *m, const float *mel, size_t n_frames, const f
                 return wg_fail(err, WG_ENONFINITE, "latent value at channel %zu, step %zu is %s", i / steps, i % steps,
                                isnan(z[i]) ? "NaN" : "infinite");
     wg_flow_work w;
-    if ((rc = plan(m, steps, &p, &chunk, &reach, &w, err)))
+    if ((rc = plan(m, steps, &p, true, &chunk, &reach, &w, err)))
         return rc;
     for (size_t c0 = 0; c0 < steps; c0 += chunk) {
         wg_window win = window_at(c0, chunk, steps, reach);

@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "model.h"
+#include "team.h"
 
 typedef struct wg_wn_work {
     size_t capacity; /* steps the buffers hold */
@@ -30,6 +31,11 @@ void wg_wn_work_init(wg_wn_work *w, const wg_config *cfg, size_t capacity, float
 /* out (2·n_half, n) = WN(a0 (n_half, n) row stride lda, cond (n_mel·g, n) row stride n). */
 void wg_wn_forward(const wg_model *m, const wg_flow_view *v, const float *a0, size_t lda, const float *cond, size_t n,
                    wg_wn_work *w, float *out);
+/* The same for columns [c0, c1) of the n, as one member of a team that splits the columns (every
+ * member calls it with the same buffers and its own columns); it meets the team at the barriers
+ * between layers, where the dilated taps read the neighbours' columns. team NULL: alone. */
+void wg_wn_forward_part(const wg_model *m, const wg_flow_view *v, const float *a0, size_t lda, const float *cond,
+                        size_t n, wg_wn_work *w, float *out, size_t c0, size_t c1, wg_team *team);
 
 /* ---- training: the same forward keeping what backward needs, and the backward ------------ */
 

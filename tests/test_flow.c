@@ -5,6 +5,7 @@
 #include "upsample.h"
 #include "rng.h"
 #include "safetensors.h"
+#include "team.h"
 #include "testutil.h"
 
 static float *tensor(const wg_st_file *st, const char *name, size_t *numel) {
@@ -237,6 +238,46 @@ static void test_synthesis_is_split_invariant(void **state) {
     wg_model_free(m);
 }
 
+/* The inverse split among a team of threads (each layer's columns shared out, the dilated taps
+ * reading across the members' boundaries) gives the audio of one thread, with members that get
+ * one block, several, or none; and wg_team_split covers the columns exactly, in blocks of 16. */
+static void test_team_matches_one_thread(void **state) {
+    (void)state;
+    for (size_t n = 0; n < 200; n += 7)
+        for (int size = 1; size <= 5; size++) {
+            size_t next = 0;
+            for (int r = 0; r < size; r++) {
+                size_t c0, c1;
+                wg_team_split(n, r, size, &c0, &c1);
+                assert_true(c0 == next && c1 >= c0 && (c0 % 16 == 0 || c0 == n));
+                next = c1;
+            }
+            assert_true(next == n);
+        }
+    wg_config cfg = make_config(16000, 128, 20, 4, 8, 2, 2, 4, 8, 3); /* dilations up to 8 */
+    wg_model *m = random_model(&cfg);
+    size_t frames = 13, T = wg_synth_samples(m, frames); /* 208 columns */
+    float *mel = malloc(20 * frames * sizeof(float)), *a = malloc(T * sizeof(float)), *b = malloc(T * sizeof(float));
+    for (size_t i = 0; i < 20 * frames; i++)
+        mel[i] = -4.0f + nrand();
+    wg_error err = {0};
+    wg_run_params p = wg_run_default_params();
+    p.n_threads = 1;
+    assert_int_equal(wg_synthesize(m, mel, frames, 0.6f, 99, a, &p, &err), 0);
+    int sizes[] = {2, 3, 5, 16};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        p.n_threads = sizes[i];
+        for (int rep = 0; rep < 3; rep++) {
+            assert_int_equal(wg_synthesize(m, mel, frames, 0.6f, 99, b, &p, &err), 0);
+            double e = max_abs_diff(a, b, T);
+            if (rep == 0) printf("synthesis on %2d threads vs 1: max |diff| %.2e\n", sizes[i], e);
+            assert_true(e <= 1e-5 * max_abs(a, T));
+        }
+    }
+    free(mel), free(a), free(b);
+    wg_model_free(m);
+}
+
 /* The upsampler against ConvTranspose1d written out in double, for windows that start inside
  * the signal and at its ends, with hop a multiple of n_group (the fast path) and not. */
 static void test_upsampler_against_direct_sum(void **state) {
@@ -314,6 +355,7 @@ int main(void) {
         cmocka_unit_test(test_nvidia_parity),
         cmocka_unit_test(test_round_trips),
         cmocka_unit_test(test_synthesis_is_split_invariant),
+        cmocka_unit_test(test_team_matches_one_thread),
         cmocka_unit_test(test_upsampler_against_direct_sum),
         cmocka_unit_test(test_philox_and_normals),
     };

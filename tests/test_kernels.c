@@ -36,12 +36,18 @@ static void test_tanh_sigmoid_against_float64(void **state) {
     /* in place, and the gate is their product */
     float pre[2 * 1000], acts[1000], a2[1000];
     for (int i = 0; i < 2000; i++) pre[i] = 6.0f * sinf(0.37f * i);
-    wg_gate(acts, pre, 10, 100);
+    wg_gate(acts, 100, pre, 100, 10, 100);
     for (int c = 0; c < 10; c++)
         for (int t = 0; t < 100; t++) {
             double want = tanh((double)pre[c * 100 + t]) / (1 + exp(-(double)pre[(10 + c) * 100 + t]));
             assert_true(fabs(acts[c * 100 + t] - want) <= 2e-7);
         }
+    /* a block of columns, as a team member gates its own: other strides, nothing past n written */
+    float part[500];
+    for (int i = 0; i < 500; i++) part[i] = 7.0f;
+    wg_gate(part, 50, pre + 20, 100, 10, 37);
+    for (int c = 0; c < 10; c++)
+        for (int t = 0; t < 50; t++) assert_true(part[c * 50 + t] == (t < 37 ? acts[c * 100 + 20 + t] : 7.0f));
     memcpy(a2, pre, sizeof a2);
     wg_tanh(a2, a2, 1000);
     for (int i = 0; i < 1000; i++) assert_true(fabs(a2[i] - tanh((double)pre[i])) <= 1e-7);
