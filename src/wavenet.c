@@ -39,7 +39,7 @@ void wg_wn_forward_part(const wg_model *m, const wg_flow_view *v, const float *a
     /* the members' dilated taps of the last WN (this buffer's previous user) may still read h */
     wg_team_barrier(team);
     /* the zero padding: what a conv with padding = dilation·(K−1)/2 sees past either end */
-    for (size_t r = 0; r < C; r++) {
+    for (size_t r = 0; r < C && c0 < c1; r++) { /* by the members at the ends; one with no columns stays out */
         if (c0 == 0) memset(w->h + r * ldh, 0, P * sizeof(float));
         if (c1 == n) memset(w->h + P + r * ldh + n, 0, P * sizeof(float));
     }

@@ -23,7 +23,7 @@ done
 # ThreadSanitizer on the threaded parts it can see whole (the ring, parallel front ends)
 echo "== tsan build (build-test-tsan)"
 cmake -S . -B build-test-tsan -DCMAKE_BUILD_TYPE=Debug -DWG_SANITIZE_THREAD=ON >/dev/null
-cmake --build build-test-tsan -j "$jobs" --target test_ring test_mel >/dev/null
+cmake --build build-test-tsan -j "$jobs" --target test_ring test_mel test_flow >/dev/null
 echo "== tsan tests"
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-test-tsan -L tsan --no-tests=error --output-on-failure
 echo "== valgrind"
