@@ -55,23 +55,29 @@ static void mix_channels(const float *mat, float *act, size_t r, size_t n, float
 }
 
 void wg_flow_forward(const wg_model *m, wg_flow_work *w, size_t n, size_t lo, size_t hi, double *log_s_sum) {
+    wg_flow_forward_part(m, w, n, lo, hi, log_s_sum, 0, n, NULL);
+}
+
+void wg_flow_forward_part(const wg_model *m, wg_flow_work *w, size_t n, size_t lo, size_t hi, double *log_s_sum,
+                          size_t c0, size_t c1, wg_team *team) {
     const wg_config *c = &m->cfg;
     size_t off = 0;
+    size_t s0 = lo > c0 ? lo : c0, s1 = hi < c1 ? hi : c1; /* the log_s columns this member sums */
     for (int k = 0; k < c->n_flows; k++) {
         const wg_flow_view *v = &m->flows[k];
         if (wg_flow_has_early(c, k))
             off += (size_t)c->n_early_size;
         float *act = w->audio + off * n;
         size_t half = (size_t)v->n_half;
-        mix_channels(v->convinv_w, act, (size_t)v->n_rem, n, w->tmp, 0, n);
-        wg_wn_forward(m, v, act, n, w->cond, n, &w->wn, w->wn_out);
+        mix_channels(v->convinv_w, act, (size_t)v->n_rem, n, w->tmp, c0, c1);
+        wg_wn_forward_part(m, v, act, n, w->cond, n, &w->wn, w->wn_out, c0, c1, team);
         double acc = 0;
         for (size_t ch = 0; ch < half; ch++) {
             const float *b = w->wn_out + ch * n, *s = w->wn_out + (half + ch) * n;
             float *a1 = act + (half + ch) * n;
-            for (size_t t = 0; t < n; t++)
+            for (size_t t = c0; t < c1; t++)
                 a1[t] = expf(s[t]) * a1[t] + b[t];
-            for (size_t t = lo; t < hi; t++)
+            for (size_t t = s0; t < s1; t++)
                 acc += s[t];
         }
         if (log_s_sum)

@@ -21,13 +21,13 @@ typedef struct wg_flow_work {
     float *tmp;    /* (n_group, capacity) */
     float *upsample_scratch;
     wg_wn_work wn;
-    wg_team *team; /* NULL: the inverse runs alone, its GEMMs on OpenBLAS's threads */
+    wg_team *team; /* NULL: the flows run alone, their GEMMs on OpenBLAS's threads */
     float *mem;
 } wg_flow_work;
 
 int wg_flow_work_alloc(const wg_config *cfg, size_t capacity, wg_flow_work *w);
 void wg_flow_work_free(wg_flow_work *w);
-/* Threads for the inverse (0: every core): more than one gives the work a team that splits each
+/* Threads for the flows (0: every core): more than one gives the work a team that splits each
  * layer's columns, with single-threaded GEMMs; otherwise, or where threads cannot be started, the
  * GEMMs run on OpenBLAS's threads. Sets OpenBLAS's thread count to match, so call it before each
  * use where something else may have changed that. */
@@ -36,6 +36,10 @@ void wg_flow_work_threads(wg_flow_work *w, int n_threads);
 /* audio → z on w->audio (n columns, row stride n), conditioned on w->cond. The log_s of flow k
  * summed over columns [lo, hi) is added to log_s_sum[k] (NULL to skip). */
 void wg_flow_forward(const wg_model *m, wg_flow_work *w, size_t n, size_t lo, size_t hi, double *log_s_sum);
+/* The same as one member of a team that splits the columns (see wg_flow_inverse_part); each
+ * member adds the log_s of its own columns within [lo, hi) to its own log_s_sum. */
+void wg_flow_forward_part(const wg_model *m, wg_flow_work *w, size_t n, size_t lo, size_t hi, double *log_s_sum,
+                          size_t c0, size_t c1, wg_team *team);
 /* z → audio on w->audio, the exact inverse of wg_flow_forward. */
 void wg_flow_inverse(const wg_model *m, wg_flow_work *w, size_t n);
 /* The same as one member of a team that splits the columns: every member calls it on the same

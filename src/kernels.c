@@ -96,4 +96,6 @@ int wg_default_threads(void) {
     return n > 0 ? (int)n : 1;
 }
 
+int wg_get_threads(void) { return openblas_get_num_threads(); }
+
 void wg_set_threads(int n_threads) { openblas_set_num_threads(n_threads > 0 ? n_threads : wg_default_threads()); }

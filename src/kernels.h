@@ -35,8 +35,11 @@ void wg_sigmoid(float *y, const float *x, size_t n);
  * (2C, n) with row stride ld_pre, acts (C, n) with row stride ld_acts. */
 void wg_gate(float *acts, size_t ld_acts, const float *pre, size_t ld_pre, size_t channels, size_t n);
 
-/* Sets the thread count of the BLAS (0: all cores). */
+/* Sets the thread count of the BLAS (0: all cores); wg_get_threads reads it back, so that a call
+ * that changes it for its own work (synthesis runs single-threaded GEMMs in a team) can put the
+ * caller's back. */
 void wg_set_threads(int n_threads);
+int wg_get_threads(void);
 int wg_default_threads(void);
 
 #endif

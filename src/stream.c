@@ -95,20 +95,26 @@ static int run(wg_stream *s, wg_error *err) {
     /* a window costs its context on both sides whatever it keeps: wait for a whole chunk */
     if (!s->finished && ready < s->out_step + s->chunk)
         return 0;
+    int blas_threads = wg_get_threads(); /* the caller's, put back below */
     wg_flow_work_threads(&s->work, s->p.n_threads);
-    while (s->out_step < ready) {
+    int rc = 0;
+    while (s->out_step < ready && !rc) {
         wg_window win;
         win.c0 = s->out_step;
         win.c1 = win.c0 + s->chunk < ready ? win.c0 + s->chunk : ready;
         win.w0 = win.c0 > s->context ? win.c0 - s->context : 0;
         win.w1 = win.c1 + s->context < known ? win.c1 + s->context : known;
-        if (fifo_reserve(s, (win.c1 - win.c0) * s->G)) return wg_fail(err, WG_ENOMEM, "out of memory");
+        if (fifo_reserve(s, (win.c1 - win.c0) * s->G)) {
+            rc = wg_fail(err, WG_ENOMEM, "out of memory");
+            break;
+        }
         wg_mel_view view = {s->mel, s->cap, s->first, s->count};
         wg_inverse_window(s->m, &s->work, &view, NULL, 0, s->p.sigma, s->p.seed, win, s->fifo + s->wr);
         s->wr += (win.c1 - win.c0) * s->G;
         s->out_step = win.c1;
     }
-    return 0;
+    wg_set_threads(blas_threads);
+    return rc;
 }
 
 int wg_stream_push(wg_stream *s, const float *frames, size_t n, size_t ld, wg_error *err) {

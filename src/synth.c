@@ -46,8 +46,8 @@ static wg_window window_at(size_t c0, size_t chunk, size_t steps, size_t reach) 
     return w;
 }
 
-/* One plan for a whole call: window size, the arena, and (for the inverse) a team of threads. */
-static int plan(const wg_model *m, size_t steps, const wg_run_params *p, bool team, size_t *chunk, size_t *reach,
+/* One plan for a whole call: window size, the arena, and its team of threads. */
+static int plan(const wg_model *m, size_t steps, const wg_run_params *p, size_t *chunk, size_t *reach,
                 wg_flow_work *work, wg_error *err) {
     *reach = wg_flow_reach(&m->cfg);
     *chunk = auto_chunk(&m->cfg, p);
@@ -56,11 +56,23 @@ static int plan(const wg_model *m, size_t steps, const wg_run_params *p, bool te
     size_t cap = *chunk + 2 * *reach < steps ? *chunk + 2 * *reach : steps;
     if (wg_flow_work_alloc(&m->cfg, cap, work))
         return wg_fail(err, WG_ENOMEM, "out of memory for a window of %zu steps", cap);
-    if (team)
-        wg_flow_work_threads(work, p->n_threads);
-    else
-        wg_set_threads(p->n_threads);
+    wg_flow_work_threads(work, p->n_threads);
     return 0;
+}
+
+typedef struct forward_job {
+    const wg_model *m;
+    wg_flow_work *w;
+    size_t n, lo, hi;
+    double *log_s_parts; /* n_flows per member */
+} forward_job;
+
+static void forward_member(void *arg, int rank, int size) {
+    forward_job *j = arg;
+    size_t c0, c1;
+    wg_team_split(j->n, rank, size, &c0, &c1);
+    wg_flow_forward_part(j->m, j->w, j->n, j->lo, j->hi, j->log_s_parts + (size_t)rank * j->m->cfg.n_flows, c0, c1,
+                         j->w->team);
 }
 
 int wg_encode(const wg_model *m, const float *mel, size_t n_frames, const float *audio, size_t n_samples, float *z,
@@ -81,11 +93,16 @@ int wg_encode(const wg_model *m, const float *mel, size_t n_frames, const float 
             return wg_fail(err, WG_ENONFINITE, "audio sample %zu is %s", i, isnan(audio[i]) ? "NaN" : "infinite");
     size_t steps = n_samples / G, chunk, reach;
     wg_flow_work w;
-    if ((rc = plan(m, steps, &p, false, &chunk, &reach, &w, err)))
+    int blas_threads = wg_get_threads(); /* the caller's, put back at the end */
+    if ((rc = plan(m, steps, &p, &chunk, &reach, &w, err)))
         return rc;
-    double *log_s = calloc((size_t)c->n_flows, sizeof(double));
+    /* each member's log_s sums, added up in member order at the end: the same result for the
+     * same number of threads */
+    int members = wg_team_size(w.team);
+    double *log_s = calloc((size_t)(members + 1) * (size_t)c->n_flows, sizeof(double));
     if (!log_s) {
         wg_flow_work_free(&w);
+        wg_set_threads(blas_threads);
         return wg_fail(err, WG_ENOMEM, "out of memory");
     }
     for (size_t c0 = 0; c0 < steps; c0 += chunk) {
@@ -96,12 +113,16 @@ int wg_encode(const wg_model *m, const float *mel, size_t n_frames, const float 
         for (size_t ch = 0; ch < G; ch++)
             for (size_t t = 0; t < n; t++)
                 w.audio[ch * n + t] = audio[(win.w0 + t) * G + ch];
-        wg_flow_forward(m, &w, n, win.c0 - win.w0, win.c1 - win.w0, log_s);
+        forward_job job = {m, &w, n, win.c0 - win.w0, win.c1 - win.w0, log_s + c->n_flows};
+        wg_team_run(w.team, forward_member, &job);
         for (size_t ch = 0; ch < G; ch++)
             memcpy(z + ch * steps + win.c0, w.audio + ch * n + (win.c0 - win.w0), (win.c1 - win.c0) * sizeof(float));
         if (p.progress)
             p.progress(win.c1 * G, n_samples, p.user_data);
     }
+    for (int r = 0; r < members; r++)
+        for (int k = 0; k < c->n_flows; k++)
+            log_s[k] += log_s[(size_t)(r + 1) * c->n_flows + k];
     if (lk) {
         memset(lk, 0, sizeof *lk);
         double sigma = c->sigma, n = (double)n_samples;
@@ -121,6 +142,7 @@ int wg_encode(const wg_model *m, const float *mel, size_t n_frames, const float 
     }
     free(log_s);
     wg_flow_work_free(&w);
+    wg_set_threads(blas_threads);
     return 0;
 }
 
@@ -189,7 +211,8 @@ static int inverse(const wg_model *m, const float *mel, size_t n_frames, const f
                 return wg_fail(err, WG_ENONFINITE, "latent value at channel %zu, step %zu is %s", i / steps, i % steps,
                                isnan(z[i]) ? "NaN" : "infinite");
     wg_flow_work w;
-    if ((rc = plan(m, steps, &p, true, &chunk, &reach, &w, err)))
+    int blas_threads = wg_get_threads(); /* the caller's, put back at the end */
+    if ((rc = plan(m, steps, &p, &chunk, &reach, &w, err)))
         return rc;
     for (size_t c0 = 0; c0 < steps; c0 += chunk) {
         wg_window win = window_at(c0, chunk, steps, reach);
@@ -199,6 +222,7 @@ static int inverse(const wg_model *m, const float *mel, size_t n_frames, const f
             p.progress(win.c1 * G, n_samples, p.user_data);
     }
     wg_flow_work_free(&w);
+    wg_set_threads(blas_threads);
     return 0;
 }
 

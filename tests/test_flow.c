@@ -1,6 +1,7 @@
 /* test_flow.c — the WaveGlow flow against NVIDIA's own code (float64 parity vectors in
  * tests/data/reference, see its README), inverse(forward(x)) = x on random configs, windowed
  * processing equal to one whole-signal pass, and the counter-based latent generator. */
+#include "kernels.h"
 #include "model.h"
 #include "upsample.h"
 #include "rng.h"
@@ -238,9 +239,10 @@ static void test_synthesis_is_split_invariant(void **state) {
     wg_model_free(m);
 }
 
-/* The inverse split among a team of threads (each layer's columns shared out, the dilated taps
- * reading across the members' boundaries) gives the audio of one thread, with members that get
- * one block, several, or none; and wg_team_split covers the columns exactly, in blocks of 16. */
+/* The flows split among a team of threads (each layer's columns shared out, the dilated taps
+ * reading across the members' boundaries) give the audio, the latent and the likelihood of one
+ * thread, with members that get one block, several, or none; and wg_team_split covers the
+ * columns exactly, in blocks of 16. */
 static void test_team_matches_one_thread(void **state) {
     (void)state;
     for (size_t n = 0; n < 200; n += 7)
@@ -258,23 +260,41 @@ static void test_team_matches_one_thread(void **state) {
     wg_model *m = random_model(&cfg);
     size_t frames = 13, T = wg_synth_samples(m, frames); /* 208 columns */
     float *mel = malloc(20 * frames * sizeof(float)), *a = malloc(T * sizeof(float)), *b = malloc(T * sizeof(float));
+    float *za = malloc(T * sizeof(float)), *zb = malloc(T * sizeof(float));
     for (size_t i = 0; i < 20 * frames; i++)
         mel[i] = -4.0f + nrand();
     wg_error err = {0};
     wg_run_params p = wg_run_default_params();
     p.n_threads = 1;
+    wg_likelihood la, lb;
     assert_int_equal(wg_synthesize(m, mel, frames, 0.6f, 99, a, &p, &err), 0);
+    assert_int_equal(wg_encode(m, mel, frames, a, T, za, &la, &p, &err), 0);
     int sizes[] = {2, 3, 5, 16};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         p.n_threads = sizes[i];
         for (int rep = 0; rep < 3; rep++) {
             assert_int_equal(wg_synthesize(m, mel, frames, 0.6f, 99, b, &p, &err), 0);
-            double e = max_abs_diff(a, b, T);
-            if (rep == 0) printf("synthesis on %2d threads vs 1: max |diff| %.2e\n", sizes[i], e);
-            assert_true(e <= 1e-5 * max_abs(a, T));
+            assert_int_equal(wg_encode(m, mel, frames, a, T, zb, &lb, &p, &err), 0);
+            double e = max_abs_diff(a, b, T), ez = max_abs_diff(za, zb, T);
+            double el = fabs(la.log_likelihood - lb.log_likelihood) / fabs(la.log_likelihood);
+            if (rep == 0)
+                printf("%2d threads vs 1: audio max |diff| %.2e, latent %.2e, log-likelihood %.1e relative\n",
+                       sizes[i], e, ez, el);
+            assert_true(e <= 1e-5 * max_abs(a, T) && ez <= 1e-5 * max_abs(za, T) && el <= 1e-6);
         }
     }
-    free(mel), free(a), free(b);
+    /* the caller's BLAS thread count survives (the trainer sets it once, then validates through
+     * wg_encode between steps) */
+    wg_set_threads(1);
+    p.n_threads = 2;
+    assert_int_equal(wg_encode(m, mel, frames, a, T, zb, &lb, &p, &err), 0);
+    assert_int_equal(wg_synthesize(m, mel, frames, 0.6f, 99, b, &p, &err), 0);
+    assert_int_equal(wg_get_threads(), 1);
+    wg_set_threads(3);
+    int before = wg_get_threads(); /* what OpenBLAS allows of 3 here */
+    assert_int_equal(wg_synthesize(m, mel, frames, 0.6f, 99, b, &p, &err), 0);
+    assert_int_equal(wg_get_threads(), before);
+    free(mel), free(a), free(b), free(za), free(zb);
     wg_model_free(m);
 }
 
