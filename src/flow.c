@@ -28,12 +28,14 @@ int wg_flow_work_alloc(const wg_config *c, size_t cap, wg_flow_work *w) {
     w->wn_out = p, p += G * cap;
     w->tmp = p, p += G * cap;
     w->upsample_scratch = p, p += n_up;
+    w->upsample_floats = n_up;
     wg_wn_work_init(&w->wn, c, cap, p);
     return 0;
 }
 
 void wg_flow_work_free(wg_flow_work *w) {
     wg_team_destroy(w->team);
+    free(w->member_scratch);
     free(w->mem);
     memset(w, 0, sizeof *w);
 }
@@ -42,10 +44,19 @@ void wg_flow_work_threads(wg_flow_work *w, int n_threads) {
     int threads = n_threads > 0 ? n_threads : wg_default_threads();
     if (w->team && wg_team_size(w->team) != threads) {
         wg_team_destroy(w->team);
-        w->team = NULL;
+        free(w->member_scratch);
+        w->team = NULL, w->member_scratch = NULL;
     }
-    if (threads > 1 && !w->team) w->team = wg_team_create(threads);
+    if (threads > 1 && !w->team) {
+        w->member_scratch = malloc((size_t)(threads - 1) * w->upsample_floats * sizeof(float));
+        w->team = w->member_scratch ? wg_team_create(threads) : NULL;
+        if (!w->team) free(w->member_scratch), w->member_scratch = NULL;
+    }
     wg_set_threads(w->team ? 1 : threads);
+}
+
+float *wg_flow_work_scratch(wg_flow_work *w, int rank) {
+    return rank == 0 ? w->upsample_scratch : w->member_scratch + (size_t)(rank - 1) * w->upsample_floats;
 }
 
 /* act (r, n) ← M (r, r) · act on columns [c0, c1) */

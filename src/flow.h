@@ -22,6 +22,8 @@ typedef struct wg_flow_work {
     float *upsample_scratch;
     wg_wn_work wn;
     wg_team *team; /* NULL: the flows run alone, their GEMMs on OpenBLAS's threads */
+    float *member_scratch; /* the upsampler's scratch of members 1 .. team size − 1 */
+    size_t upsample_floats;
     float *mem;
 } wg_flow_work;
 
@@ -32,6 +34,8 @@ void wg_flow_work_free(wg_flow_work *w);
  * GEMMs run on OpenBLAS's threads. Sets OpenBLAS's thread count to match, so call it before each
  * use where something else may have changed that. */
 void wg_flow_work_threads(wg_flow_work *w, int n_threads);
+/* The upsampler's scratch of team member `rank`. */
+float *wg_flow_work_scratch(wg_flow_work *w, int rank);
 
 /* audio → z on w->audio (n columns, row stride n), conditioned on w->cond. The log_s of flow k
  * summed over columns [lo, hi) is added to log_s_sum[k] (NULL to skip). */

@@ -63,16 +63,31 @@ static int plan(const wg_model *m, size_t steps, const wg_run_params *p, size_t 
 typedef struct forward_job {
     const wg_model *m;
     wg_flow_work *w;
-    size_t n, lo, hi;
+    const wg_mel_view *mel;
+    const float *audio;
+    float *z;
+    size_t steps;
+    wg_window win;
     double *log_s_parts; /* n_flows per member */
 } forward_job;
 
+/* One member's columns of a window, from the conditioning to the latent it keeps. */
 static void forward_member(void *arg, int rank, int size) {
     forward_job *j = arg;
-    size_t c0, c1;
-    wg_team_split(j->n, rank, size, &c0, &c1);
-    wg_flow_forward_part(j->m, j->w, j->n, j->lo, j->hi, j->log_s_parts + (size_t)rank * j->m->cfg.n_flows, c0, c1,
-                         j->w->team);
+    wg_flow_work *w = j->w;
+    size_t G = (size_t)j->m->cfg.n_group, n = j->win.w1 - j->win.w0, c0, c1;
+    size_t k0 = j->win.c0 - j->win.w0, k1 = j->win.c1 - j->win.w0; /* the kept columns */
+    wg_team_split(n, rank, size, &c0, &c1);
+    if (c0 < c1) {
+        wg_upsample_cond(j->m, j->mel, j->win.w0 + c0, c1 - c0, w->cond + c0, n, wg_flow_work_scratch(w, rank));
+        for (size_t ch = 0; ch < G; ch++)
+            for (size_t t = c0; t < c1; t++)
+                w->audio[ch * n + t] = j->audio[(j->win.w0 + t) * G + ch];
+    }
+    wg_flow_forward_part(j->m, w, n, k0, k1, j->log_s_parts + (size_t)rank * j->m->cfg.n_flows, c0, c1, w->team);
+    size_t t0 = k0 > c0 ? k0 : c0, t1 = k1 < c1 ? k1 : c1;
+    for (size_t ch = 0; ch < G && t0 < t1; ch++)
+        memcpy(j->z + ch * j->steps + j->win.w0 + t0, w->audio + ch * n + t0, (t1 - t0) * sizeof(float));
 }
 
 int wg_encode(const wg_model *m, const float *mel, size_t n_frames, const float *audio, size_t n_samples, float *z,
@@ -107,16 +122,9 @@ int wg_encode(const wg_model *m, const float *mel, size_t n_frames, const float 
     }
     for (size_t c0 = 0; c0 < steps; c0 += chunk) {
         wg_window win = window_at(c0, chunk, steps, reach);
-        size_t n = win.w1 - win.w0;
         wg_mel_view view = wg_mel_view_all(mel, n_frames);
-        wg_upsample_cond(m, &view, win.w0, n, w.cond, w.upsample_scratch);
-        for (size_t ch = 0; ch < G; ch++)
-            for (size_t t = 0; t < n; t++)
-                w.audio[ch * n + t] = audio[(win.w0 + t) * G + ch];
-        forward_job job = {m, &w, n, win.c0 - win.w0, win.c1 - win.w0, log_s + c->n_flows};
+        forward_job job = {m, &w, &view, audio, z, steps, win, log_s + c->n_flows};
         wg_team_run(w.team, forward_member, &job);
-        for (size_t ch = 0; ch < G; ch++)
-            memcpy(z + ch * steps + win.c0, w.audio + ch * n + (win.c0 - win.w0), (win.c1 - win.c0) * sizeof(float));
         if (p.progress)
             p.progress(win.c1 * G, n_samples, p.user_data);
     }
@@ -149,36 +157,43 @@ int wg_encode(const wg_model *m, const float *mel, size_t n_frames, const float 
 typedef struct inverse_job {
     const wg_model *m;
     wg_flow_work *w;
-    size_t n;
+    const wg_mel_view *mel;
+    const float *z;
+    size_t z_ld;
+    float sigma;
+    uint64_t seed;
+    wg_window win;
+    float *audio;
 } inverse_job;
 
+/* One member's columns of a window, from the conditioning to the audio it keeps. */
 static void inverse_member(void *arg, int rank, int size) {
     inverse_job *j = arg;
-    size_t c0, c1;
-    wg_team_split(j->n, rank, size, &c0, &c1);
-    wg_flow_inverse_part(j->m, j->w, j->n, c0, c1, j->w->team);
+    wg_flow_work *w = j->w;
+    size_t G = (size_t)j->m->cfg.n_group, n = j->win.w1 - j->win.w0, c0, c1;
+    wg_team_split(n, rank, size, &c0, &c1);
+    if (c0 < c1) {
+        wg_upsample_cond(j->m, j->mel, j->win.w0 + c0, c1 - c0, w->cond + c0, n, wg_flow_work_scratch(w, rank));
+        if (j->z) {
+            for (size_t ch = 0; ch < G; ch++)
+                for (size_t t = c0; t < c1; t++)
+                    w->audio[ch * n + t] = j->sigma * j->z[ch * j->z_ld + j->win.w0 + t];
+        } else {
+            wg_fill_latent(j->seed, j->sigma, (int)G, j->win.w0 + c0, c1 - c0, w->audio + c0, n);
+        }
+    }
+    wg_flow_inverse_part(j->m, w, n, c0, c1, w->team);
+    /* the kept steps [win.c0, win.c1) that are this member's */
+    size_t k0 = j->win.c0 - j->win.w0, k1 = j->win.c1 - j->win.w0;
+    for (size_t t = k0 > c0 ? k0 : c0; t < (k1 < c1 ? k1 : c1); t++)
+        for (size_t ch = 0; ch < G; ch++)
+            j->audio[(t - k0) * G + ch] = w->audio[ch * n + t];
 }
 
 void wg_inverse_window(const wg_model *m, wg_flow_work *w, const wg_mel_view *mel, const float *z, size_t z_ld,
                        float sigma, uint64_t seed, wg_window win, float *audio) {
-    size_t G = (size_t)m->cfg.n_group, n = win.w1 - win.w0;
-    wg_upsample_cond(m, mel, win.w0, n, w->cond, w->upsample_scratch);
-    if (z) {
-        for (size_t ch = 0; ch < G; ch++)
-            for (size_t t = 0; t < n; t++)
-                w->audio[ch * n + t] = sigma * z[ch * z_ld + win.w0 + t];
-    } else {
-        wg_fill_latent(seed, sigma, (int)G, win.w0, n, w->audio, n);
-    }
-    if (w->team) {
-        inverse_job job = {m, w, n};
-        wg_team_run(w->team, inverse_member, &job);
-    } else {
-        wg_flow_inverse(m, w, n);
-    }
-    for (size_t t = win.c0; t < win.c1; t++)
-        for (size_t ch = 0; ch < G; ch++)
-            audio[(t - win.c0) * G + ch] = w->audio[ch * n + (t - win.w0)];
+    inverse_job job = {m, w, mel, z, z_ld, sigma, seed, win, audio};
+    wg_team_run(w->team, inverse_member, &job);
 }
 
 size_t wg_synth_samples(const wg_model *m, size_t n_frames) {

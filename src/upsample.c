@@ -11,14 +11,14 @@ size_t wg_upsample_scratch(const wg_config *cfg) {
     return (size_t)FRAME_BLOCK * cfg->n_mel_channels * 4 * (size_t)cfg->hop_length;
 }
 
-void wg_upsample_cond(const wg_model *m, const wg_mel_view *mel, size_t step0, size_t n_steps, float *cond,
+void wg_upsample_cond(const wg_model *m, const wg_mel_view *mel, size_t step0, size_t n_steps, float *cond, size_t ld,
                       float *scratch) {
     const wg_config *c = &m->cfg;
     size_t M = (size_t)c->n_mel_channels, G = (size_t)c->n_group, hop = (size_t)c->hop_length, K = 4 * hop;
     size_t s0 = step0 * G, s1 = (step0 + n_steps) * G;
-    for (size_t mm = 0; mm < M; mm++) /* all G squeezed rows of mel channel mm share its bias */
-        for (size_t t = 0; t < G * n_steps; t++)
-            cond[mm * G * n_steps + t] = m->upsample_b[mm];
+    for (size_t r = 0; r < M * G; r++) /* all G squeezed rows of mel channel r / G share its bias */
+        for (size_t t = 0; t < n_steps; t++)
+            cond[r * ld + t] = m->upsample_b[r / G];
     /* frames whose kernel [f·hop, f·hop + K) meets [s0, s1) */
     size_t f_lo = s0 + 1 > K ? (s0 + 1 - K + hop - 1) / hop : 0;
     size_t f_hi = (s1 - 1) / hop + 1;
@@ -35,18 +35,18 @@ void wg_upsample_cond(const wg_model *m, const wg_mel_view *mel, size_t step0, s
             size_t k_lo = base < s0 ? s0 - base : 0, k_hi = s1 - base < K ? s1 - base : K;
             for (size_t mm = 0; mm < M; mm++) {
                 const float *p = scratch + fi * M * K + mm * K;
-                float *rows = cond + mm * G * n_steps;
+                float *rows = cond + mm * G * ld;
                 if (hop % G == 0) { /* sample base + k − s0 lies in row k mod G, at step off + k / G */
                     long off = (long)(base / G) - (long)step0;
                     for (size_t j = 0; j < G; j++) {
                         size_t q0 = k_lo > j ? (k_lo - j + G - 1) / G : 0, q1 = k_hi > j ? (k_hi - j + G - 1) / G : 0;
-                        float *row = rows + j * n_steps;
+                        float *row = rows + j * ld;
                         for (size_t q = q0; q < q1; q++) row[off + (long)q] += p[q * G + j];
                     }
                 } else {
                     for (size_t k = k_lo; k < k_hi; k++) {
                         size_t s = base + k - s0;
-                        rows[(s % G) * n_steps + s / G] += p[k];
+                        rows[(s % G) * ld + s / G] += p[k];
                     }
                 }
             }

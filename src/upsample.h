@@ -24,10 +24,10 @@ static inline wg_mel_view wg_mel_view_all(const float *mel, size_t n_frames) {
 /* Floats of scratch wg_upsample_cond needs. */
 size_t wg_upsample_scratch(const wg_config *cfg);
 
-/* cond (n_mel·n_group, n_steps), row stride n_steps, for group steps [step0, step0 + n_steps).
+/* cond (n_mel·n_group, n_steps), row stride ld >= n_steps, for group steps [step0, step0 + n_steps).
  * The view must hold every frame those samples depend on, frames ⌈(s0 + 1 − 4·hop)/hop⌉ to
  * ⌊(s1 − 1)/hop⌋ (frames past the view's end count as absent, as past a signal's end). */
-void wg_upsample_cond(const wg_model *m, const wg_mel_view *mel, size_t step0, size_t n_steps, float *cond,
+void wg_upsample_cond(const wg_model *m, const wg_mel_view *mel, size_t step0, size_t n_steps, float *cond, size_t ld,
                       float *scratch);
 
 /* The backward of wg_upsample_cond over steps [0, n_steps): given dcond = dL/d cond (same
