@@ -7,11 +7,16 @@
 RUN_DIR/train.csv gives the steps, the wall time (its elapsed_s restarts at every resume; the
 segments are summed) and the last validation NLL; the quality JSON is what
 `tools/eval_quality.py --json` writes (copy-synthesis of the held-out files against Griffin-Lim).
+
+A run that started from an earlier export (`waveglow train --init`) is a second stage:
+`--continues OLD_CARD` reads the earlier card's steps, wall time and validation NLLs (run the
+tool before the old card is overwritten, or give a copy) and the card reports both stages.
 """
 import argparse
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -33,6 +38,30 @@ def run_summary(run_dir):
     return int(rows[-1]["step"]), wall, vals
 
 
+def training_lines(steps, wall, vals, hardware):
+    return [
+        f"- steps: {steps:,} (global batch 4 x 16000 samples, Adam, lr 2e-4 after 200 warm-up steps, "
+        "gradient clipping at norm 1000, dequantisation noise of one 16-bit step)",
+        f"- wall time: {wall / 3600:.1f} h on {hardware}",
+        "- command: `mpirun -np 2 waveglow train --config models/speech16k.config.json --data corpus --out run` "
+        "(batch_size 2 per rank; earlier steps ran as one process with batch 8, then 4), then "
+        "`waveglow export run -o models/speech16k.safetensors`",
+        "- held-out log-likelihood (validation NLL, nats per sample; lower is better): "
+        + ", ".join(f"{v:.3f} at step {s:,}" for s, v in vals),
+    ]
+
+
+def earlier_stage(card):
+    """Steps, wall hours and the validation NLL text of a card this tool wrote."""
+    text = open(card).read()
+    steps = re.search(r"^- steps: ([\d,]+)", text, re.M)
+    hours = re.search(r"^- wall time: ([\d.]+) h", text, re.M)
+    nll = re.search(r"^- held-out log-likelihood \(validation NLL[^:]*: (.*)$", text, re.M)
+    if not (steps and hours and nll):
+        sys.exit(f"model_card: {card} does not look like a card this tool wrote")
+    return int(steps.group(1).replace(",", "")), float(hours.group(1)), nll.group(1)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", required=True)
@@ -42,7 +71,9 @@ def main():
     ap.add_argument("--waveglow", default=os.path.join(ROOT, "build", "waveglow"))
     ap.add_argument("--out", default=os.path.join(ROOT, "models", "speech16k.md"))
     ap.add_argument("--notes", default="", help="a paragraph on the state of the model")
+    ap.add_argument("--continues", help="the card of the export this run started from (--init)")
     args = ap.parse_args()
+    first = earlier_stage(args.continues) if args.continues else None
     info = subprocess.run([args.waveglow, "info", "--model", args.model], check=True, capture_output=True,
                           text=True).stdout.strip().split("\n")[1:]
     q = json.load(open(args.quality))
@@ -68,14 +99,17 @@ def main():
         "```",
         "",
         "## Training",
-        f"- steps: {steps:,} (global batch 4 x 16000 samples, Adam, lr 2e-4 after 200 warm-up steps, "
-        "gradient clipping at norm 1000, dequantisation noise of one 16-bit step)",
-        f"- wall time: {wall / 3600:.1f} h on {args.hardware}",
-        "- command: `mpirun -np 2 waveglow train --config models/speech16k.config.json --data corpus --out run` "
-        "(batch_size 2 per rank; earlier steps ran as one process with batch 8, then 4), then "
-        "`waveglow export run -o models/speech16k.safetensors`",
-        "- held-out log-likelihood (validation NLL, nats per sample; lower is better): "
-        + ", ".join(f"{v:.3f} at step {s:,}" for s, v in vals),
+        *(training_lines(steps, wall, vals, args.hardware) if not first else
+          [f"- steps: {first[0] + steps:,} in two stages, global batch 4 x 16000 samples, Adam, gradient clipping at "
+           "norm 1000, dequantisation noise of one 16-bit step",
+           f"- stage 1: {first[0]:,} steps from the seeded start, lr 2e-4 after 200 warm-up steps, {first[1]:.1f} h "
+           "(the run began as one process with batch 8, then 4, then `mpirun -np 2` with batch_size 2 per rank)",
+           f"- stage 2: {steps:,} steps from stage 1's export, `mpirun -np 2 waveglow train --config "
+           "models/speech16k.config.json --data corpus --init models/speech16k.safetensors --out run2` with "
+           f"batch_size 2 and warmup_steps 100 (Adam's moments start afresh), {wall / 3600:.1f} h",
+           f"- wall time: {first[1] + wall / 3600:.1f} h in all on {args.hardware}",
+           f"- held-out log-likelihood (validation NLL, nats per sample; lower is better): stage 1: {first[2]}; "
+           "stage 2 (its own step count): " + ", ".join(f"{v:.3f} at step {s:,}" for s, v in vals)]),
         "",
         "## Objective quality (copy-synthesis of the held-out files)",
         f"`tools/eval_quality.py`, sigma {q['sigma']}, {len(q['files'])} held-out files; Griffin-Lim is torchaudio's, "

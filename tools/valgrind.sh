@@ -11,7 +11,7 @@ trap 'rm -rf "$work"' EXIT
 vg=(valgrind --error-exitcode=3 --leak-check=full --errors-for-leak-kinds=definite -q)
 model=tests/data/reference/tiny.model.safetensors
 "$wg" mel --model "$model" audio/auth-thankyou.wav -o "$work/mel.npy" -q
-"${vg[@]}" "$wg" vocode --model "$model" "$work/mel.npy" -o "$work/a.wav" -t 1 -q
+"${vg[@]}" "$wg" vocode --model "$model" "$work/mel.npy" -o "$work/a.wav" -t 2 -q  # the synthesis team
 "${vg[@]}" "$wg" vocode --model "$model" "$work/mel.npy" -o "$work/b.wav" -t 1 -q --stream --denoise 0.1
 cat > "$work/train.json" <<'JSON'
 {"train_config": {"batch_size": 2, "iters_per_checkpoint": 1, "validation_fraction": 0.3},
@@ -20,4 +20,4 @@ cat > "$work/train.json" <<'JSON'
                      "WN_config": {"n_layers": 2, "n_channels": 8, "kernel_size": 3}}}
 JSON
 "${vg[@]}" "$wg" train --config "$work/train.json" --data audio --out "$work/run" --steps 2 -t 1 -q 2>/dev/null
-echo "valgrind: vocode, vocode --stream --denoise and 2 training steps: no errors, no definite leaks"
+echo "valgrind: vocode on 2 threads, vocode --stream --denoise and 2 training steps: no errors, no definite leaks"
