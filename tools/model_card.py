@@ -72,6 +72,8 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "models", "speech16k.md"))
     ap.add_argument("--notes", default="", help="a paragraph on the state of the model")
     ap.add_argument("--continues", help="the card of the export this run started from (--init)")
+    ap.add_argument("--recipe", default="lr 2e-4 after 100 warm-up steps",
+                    help="with --continues: the second stage's learning rate, in words")
     args = ap.parse_args()
     first = earlier_stage(args.continues) if args.continues else None
     info = subprocess.run([args.waveglow, "info", "--model", args.model], check=True, capture_output=True,
@@ -106,7 +108,7 @@ def main():
            "(the run began as one process with batch 8, then 4, then `mpirun -np 2` with batch_size 2 per rank)",
            f"- stage 2: {steps:,} steps from stage 1's export, `mpirun -np 2 waveglow train --config "
            "models/speech16k.config.json --data corpus --init models/speech16k.safetensors --out run2` with "
-           f"batch_size 2 and warmup_steps 100 (Adam's moments start afresh), {wall / 3600:.1f} h",
+           f"batch_size 2 (Adam's moments start afresh), {args.recipe}, {wall / 3600:.1f} h",
            f"- wall time: {first[1] + wall / 3600:.1f} h in all on {args.hardware}",
            f"- held-out log-likelihood (validation NLL, nats per sample; lower is better): stage 1: {first[2]}; "
            "stage 2 (its own step count): " + ", ".join(f"{v:.3f} at step {s:,}" for s, v in vals)]),
