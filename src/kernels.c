@@ -28,6 +28,15 @@ void wg_fill_bias(float *x, size_t rows, size_t n, size_t ld, const float *bias)
     }
 }
 
+void wg_fill_bias2(float *x, size_t rows, size_t n, size_t ld, const float *a, const float *b) {
+    for (size_t r = 0; r < rows; r++) {
+        float v = a[r] + b[r];
+        float *row = x + r * ld;
+        for (size_t t = 0; t < n; t++)
+            row[t] = v;
+    }
+}
+
 void wg_add_bias(float *x, size_t rows, size_t n, size_t ld, const float *bias) {
     for (size_t r = 0; r < rows; r++) {
         float v = bias[r];

@@ -24,6 +24,8 @@ void wg_gemm_at(size_t m, size_t n, size_t k, const float *a, size_t lda, const 
 
 /* x[r][t] = bias[r] for r < rows, t < n (row stride ld). bias NULL means zero. */
 void wg_fill_bias(float *x, size_t rows, size_t n, size_t ld, const float *bias);
+/* x[r][t] = a[r] + b[r]: two biases summed in one pass (a WN layer's in and cond biases) */
+void wg_fill_bias2(float *x, size_t rows, size_t n, size_t ld, const float *a, const float *b);
 /* x[r][t] += bias[r] */
 void wg_add_bias(float *x, size_t rows, size_t n, size_t ld, const float *bias);
 

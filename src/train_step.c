@@ -31,7 +31,7 @@ int wg_train_work_alloc(const wg_config *c, size_t cap, bool keep, wg_train_work
         w->wn_outs = w->keep_mem + F * per;
     }
     size_t G = (size_t)c->n_group, MG = (size_t)c->n_mel_channels * G;
-    size_t n_up = wg_upsample_scratch(c), n_cache = wg_wn_cache_floats(c, cap);
+    size_t n_up = wg_upsample_backward_scratch(c), n_cache = wg_wn_cache_floats(c, cap);
     w->mem = malloc((MG * cap + 2 * G * cap + n_up + n_cache) * sizeof(float));
     if (!w->mem) {
         wg_train_work_free(w);

@@ -21,8 +21,9 @@ static inline wg_mel_view wg_mel_view_all(const float *mel, size_t n_frames) {
     return (wg_mel_view){mel, n_frames, 0, n_frames};
 }
 
-/* Floats of scratch wg_upsample_cond needs. */
+/* Floats of scratch wg_upsample_cond needs, and wg_upsample_backward. */
 size_t wg_upsample_scratch(const wg_config *cfg);
+size_t wg_upsample_backward_scratch(const wg_config *cfg);
 
 /* cond (n_mel·n_group, n_steps), row stride ld >= n_steps, for group steps [step0, step0 + n_steps).
  * The view must hold every frame those samples depend on, frames ⌈(s0 + 1 − 4·hop)/hop⌉ to

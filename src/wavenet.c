@@ -7,19 +7,31 @@
 
 #include "kernels.h"
 
+/* The cond GEMM covers as many layers as fit in this many rows: cond (n_mel·n_group × n) is
+ * packed once per GEMM, a tenth of the time at the bundled width when done layer by layer, but
+ * each layer batched costs a (2C × window) buffer. */
+enum { COND_ROWS = 768 };
+
 static size_t wn_pad(const wg_config *c) { return (size_t)(c->wn_kernel_size - 1) / 2 << (c->wn_n_layers - 1); }
+
+static size_t cond_layers(const wg_config *c) {
+    size_t L = (size_t)c->wn_n_layers, C = (size_t)c->wn_n_channels;
+    size_t b = COND_ROWS / (2 * C);
+    return b < 1 ? 1 : b > L ? L : b;
+}
 
 size_t wg_wn_work_floats(const wg_config *c, size_t cap) {
     size_t C = (size_t)c->wn_n_channels;
-    return C * (cap + 2 * wn_pad(c)) + 2 * C * cap + C * cap + C * cap;
+    return C * (cap + 2 * wn_pad(c)) + cond_layers(c) * 2 * C * cap + C * cap + C * cap;
 }
 
 void wg_wn_work_init(wg_wn_work *w, const wg_config *c, size_t cap, float *mem) {
     size_t C = (size_t)c->wn_n_channels;
     w->capacity = cap;
     w->pad = wn_pad(c);
+    w->cond_layers = cond_layers(c);
     w->h = mem, mem += C * (cap + 2 * w->pad);
-    w->pre = mem, mem += 2 * C * cap;
+    w->pre = mem, mem += w->cond_layers * 2 * C * cap;
     w->acts = mem, mem += C * cap;
     w->skip = mem;
 }
@@ -35,7 +47,7 @@ void wg_wn_forward_part(const wg_model *m, const wg_flow_view *v, const float *a
     size_t C = (size_t)c->wn_n_channels, L = (size_t)c->wn_n_layers, K = (size_t)c->wn_kernel_size;
     size_t MG = (size_t)c->n_mel_channels * c->n_group, P = w->pad, ldh = n + 2 * P, nc = c1 - c0;
     float *hc = w->h + P + c0; /* h's first real column of this part */
-    float *pre = w->pre + c0, *acts = w->acts + c0, *skip = w->skip + c0;
+    float *acts = w->acts + c0, *skip = w->skip + c0;
     /* the members' dilated taps of the last WN (this buffer's previous user) may still read h */
     wg_team_barrier(team);
     /* the zero padding: what a conv with padding = dilation·(K−1)/2 sees past either end */
@@ -45,14 +57,24 @@ void wg_wn_forward_part(const wg_model *m, const wg_flow_view *v, const float *a
     }
     wg_fill_bias(hc, C, nc, ldh, v->start_b);
     wg_gemm(C, nc, (size_t)v->n_half, v->start_w, (size_t)v->n_half, a0 + c0, lda, 1.0f, hc, ldh);
-    wg_fill_bias(skip, C, nc, n, NULL);
+    /* skip starts at the sum of every layer's skip bias: one pass instead of one a layer */
+    for (size_t r = 0; r < C && c0 < c1; r++) {
+        float b = 0.0f;
+        for (size_t i = 0; i < L; i++) b += v->rs_b[i][i < L - 1 ? C + r : r];
+        for (size_t t = 0; t < nc; t++) skip[r * n + t] = b;
+    }
     for (size_t i = 0; i < L; i++) {
         size_t d = (size_t)1 << i;
+        /* pre = in_b + cond_b slice + cond_w slice · cond + Σ_j W_j · h shifted by (j − (K−1)/2)·d;
+         * the cond terms of w->cond_layers layers at a time, in one GEMM that packs cond once */
+        size_t LB = w->cond_layers, nb = L - i < LB ? L - i : LB;
+        float *pre = w->pre + (i % LB) * 2 * C * n + c0;
+        if (i % LB == 0) {
+            for (size_t b = 0; b < nb; b++)
+                wg_fill_bias2(pre + b * 2 * C * n, 2 * C, nc, n, v->in_b[i + b], v->cond_b + (i + b) * 2 * C);
+            wg_gemm(nb * 2 * C, nc, MG, v->cond_w + i * 2 * C * MG, MG, cond + c0, n, 1.0f, pre, n);
+        }
         wg_team_barrier(team); /* h complete: the taps read the neighbours' columns */
-        /* pre = in_b + cond_b slice + cond_w slice · cond + Σ_j W_j · h shifted by (j − (K−1)/2)·d */
-        wg_fill_bias(pre, 2 * C, nc, n, v->in_b[i]);
-        wg_add_bias(pre, 2 * C, nc, n, v->cond_b + i * 2 * C);
-        wg_gemm(2 * C, nc, MG, v->cond_w + i * 2 * C * MG, MG, cond + c0, n, 1.0f, pre, n);
         for (size_t j = 0; j < K; j++) {
             long shift = ((long)j - (long)(K - 1) / 2) * (long)d;
             wg_gemm(2 * C, nc, C, v->in_w_taps + (i * K + j) * 2 * C * C, C, hc + shift, ldh, 1.0f, pre, n);
@@ -63,10 +85,8 @@ void wg_wn_forward_part(const wg_model *m, const wg_flow_view *v, const float *a
             wg_team_barrier(team); /* every member's taps have read h before any member updates it */
             wg_add_bias(hc, C, nc, ldh, rb);
             wg_gemm(C, nc, C, rw, C, acts, n, 1.0f, hc, ldh);
-            wg_add_bias(skip, C, nc, n, rb + C);
             wg_gemm(C, nc, C, rw + C * C, C, acts, n, 1.0f, skip, n);
         } else {
-            wg_add_bias(skip, C, nc, n, rb);
             wg_gemm(C, nc, C, rw, C, acts, n, 1.0f, skip, n);
         }
     }
@@ -116,12 +136,14 @@ void wg_wn_forward_cached(const wg_model *m, const wg_flow_view *v, const float 
     wg_fill_bias(h0 + P, C, n, ldh, v->start_b);
     wg_gemm(C, n, (size_t)v->n_half, v->start_w, (size_t)v->n_half, a0, lda, 1.0f, h0 + P, ldh);
     wg_fill_bias(w->skip, C, n, n, NULL);
+    /* every layer's cond term in one GEMM: the cond operand is packed once, not once a layer
+     * (the gates are kept per layer anyway, so this costs no memory here, unlike synthesis) */
+    for (size_t i = 0; i < L; i++)
+        wg_fill_bias2(w->gate + i * 2 * C * n, 2 * C, n, n, v->in_b[i], v->cond_b + i * 2 * C);
+    wg_gemm(L * 2 * C, n, MG, v->cond_w, MG, cond, n, 1.0f, w->gate, n);
     for (size_t i = 0; i < L; i++) {
         size_t d = (size_t)1 << i;
         float *hi = w->h + i * C * ldh, *gate = w->gate + i * 2 * C * n, *pre = gate;
-        wg_fill_bias(pre, 2 * C, n, n, v->in_b[i]);
-        wg_add_bias(pre, 2 * C, n, n, v->cond_b + i * 2 * C);
-        wg_gemm(2 * C, n, MG, v->cond_w + i * 2 * C * MG, MG, cond, n, 1.0f, pre, n);
         for (size_t j = 0; j < K; j++) {
             long shift = ((long)j - (long)(K - 1) / 2) * (long)d;
             wg_gemm(2 * C, n, C, v->in_w_taps + (i * K + j) * 2 * C * C, C, hi + P + shift, ldh, 1.0f, pre, n);

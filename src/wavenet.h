@@ -18,7 +18,8 @@ typedef struct wg_wn_work {
     size_t capacity; /* steps the buffers hold */
     size_t pad;      /* zero columns each side of h: (K − 1)/2 · 2^(L−1) */
     float *h;        /* (C, capacity + 2·pad) */
-    float *pre;      /* (2C, capacity) */
+    size_t cond_layers; /* layers whose cond terms one GEMM computes */
+    float *pre;      /* [cond_layers] (2C, capacity) */
     float *acts;     /* (C, capacity) */
     float *skip;     /* (C, capacity) */
 } wg_wn_work;

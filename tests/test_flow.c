@@ -4,6 +4,7 @@
 #include "kernels.h"
 #include "model.h"
 #include "upsample.h"
+#include "wavenet.h"
 #include "rng.h"
 #include "safetensors.h"
 #include "team.h"
@@ -299,21 +300,58 @@ static void test_team_matches_one_thread(void **state) {
     wg_model_free(m);
 }
 
+/* Synthesis computes the cond terms of several WN layers in one GEMM (as many as fit 768 rows,
+ * so 3 of 4 layers at 128 channels, then 1), training all of them: the two forwards must agree,
+ * and the training one is checked against PyTorch in test_train_step. */
+static void test_wn_cond_batches_agree(void **state) {
+    (void)state;
+    const wg_config cfgs[] = {make_config(16000, 128, 20, 2, 8, 2, 2, 4, 128, 3),
+                              make_config(16000, 128, 20, 2, 8, 2, 2, 3, 8, 3)};
+    for (int ci = 0; ci < 2; ci++) {
+        const wg_config *c = &cfgs[ci];
+        wg_model *m = random_model(c);
+        const wg_flow_view *v = &m->flows[0];
+        size_t n = 100, MG = (size_t)c->n_mel_channels * c->n_group, H = (size_t)v->n_half;
+        float *a0 = malloc(H * n * sizeof(float)), *cond = malloc(MG * n * sizeof(float));
+        float *out = malloc(2 * H * n * sizeof(float)), *ref = malloc(2 * H * n * sizeof(float));
+        float *wmem = malloc(wg_wn_work_floats(c, n) * sizeof(float));
+        float *cmem = malloc(wg_wn_cache_floats(c, n) * sizeof(float));
+        for (size_t i = 0; i < H * n; i++) a0[i] = nrand();
+        for (size_t i = 0; i < MG * n; i++) cond[i] = nrand();
+        wg_wn_work w;
+        wg_wn_cache cache;
+        wg_wn_work_init(&w, c, n, wmem);
+        wg_wn_cache_init(&cache, c, n, cmem);
+        wg_wn_forward(m, v, a0, n, cond, n, &w, out);
+        wg_wn_forward_cached(m, v, a0, n, cond, n, &cache, ref);
+        double e = max_abs_diff(out, ref, 2 * H * n), scale = max_abs(ref, 2 * H * n);
+        printf("WN %d x %d, cond GEMMs of %zu layers: max |diff| %.2e of %.2e\n", c->wn_n_layers, c->wn_n_channels,
+               w.cond_layers, e, scale);
+        assert_true(scale > 1e-3 && e <= 1e-5 * scale);
+        free(a0), free(cond), free(out), free(ref), free(wmem), free(cmem);
+        wg_model_free(m);
+    }
+}
+
 /* The upsampler against ConvTranspose1d written out in double, for windows that start inside
  * the signal and at its ends, with hop a multiple of n_group (the fast path) and not. */
 static void test_upsampler_against_direct_sum(void **state) {
     (void)state;
     const wg_config cfgs[] = {make_config(22050, 256, 20, 2, 8, 2, 2, 2, 8, 3),
                               make_config(16000, 100, 12, 2, 8, 2, 2, 2, 8, 3), /* 100 = 12.5 groups */
-                              make_config(24000, 120, 16, 2, 6, 2, 2, 2, 8, 3)};
-    for (int ci = 0; ci < 3; ci++) {
+                              make_config(24000, 120, 16, 2, 6, 2, 2, 2, 8, 3),
+                              /* more hops than the forward's block of 64, in several windows */
+                              make_config(16000, 16, 8, 2, 8, 2, 2, 2, 8, 3)};
+    const size_t n_frames[] = {23, 23, 23, 150};
+    for (int ci = 0; ci < 4; ci++) {
         const wg_config *c = &cfgs[ci];
         wg_model *m = random_model(c);
         size_t M = (size_t)c->n_mel_channels, G = (size_t)c->n_group, hop = (size_t)c->hop_length, K = 4 * hop;
-        size_t frames = 23, steps = wg_synth_samples(m, frames) / G;
+        size_t frames = n_frames[ci], steps = wg_synth_samples(m, frames) / G;
         float *mel = malloc(M * frames * sizeof(float));
         for (size_t i = 0; i < M * frames; i++) mel[i] = -5.0f + 2.0f * nrand();
         float *scratch = malloc(wg_upsample_scratch(c) * sizeof(float));
+        assert_non_null(scratch);
         size_t windows[][2] = {{0, steps}, {0, 7}, {steps / 3, steps / 4 + 1}, {steps - 9, 9}, {1, 1}};
         double worst = 0;
         for (int wi = 0; wi < 5; wi++) {
@@ -382,6 +420,7 @@ int main(void) {
         cmocka_unit_test(test_synthesis_is_split_invariant),
         cmocka_unit_test(test_team_matches_one_thread),
         cmocka_unit_test(test_upsampler_against_direct_sum),
+        cmocka_unit_test(test_wn_cond_batches_agree),
         cmocka_unit_test(test_philox_and_normals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
