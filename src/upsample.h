@@ -21,7 +21,7 @@ static inline wg_mel_view wg_mel_view_all(const float *mel, size_t n_frames) {
     return (wg_mel_view){mel, n_frames, 0, n_frames};
 }
 
-/* Floats of scratch wg_upsample_cond needs, and wg_upsample_backward. */
+/* Floats of scratch that wg_upsample_cond needs, and that wg_upsample_backward needs. */
 size_t wg_upsample_scratch(const wg_config *cfg);
 size_t wg_upsample_backward_scratch(const wg_config *cfg);
 
