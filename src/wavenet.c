@@ -7,9 +7,9 @@
 
 #include "kernels.h"
 
-/* The cond GEMM covers as many layers as fit in this many rows: cond (n_mel·n_group × n) is
- * packed once per GEMM, a tenth of the time at the bundled width when done layer by layer, but
- * each layer batched costs a (2C × window) buffer. */
+/* The cond GEMM covers as many layers as fit in this many rows. OpenBLAS packs cond
+ * (n_mel·n_group × n) on every call, which weighs most at small widths, where a layer's GEMM
+ * has only 2C rows; each layer batched costs a (2C × window) buffer. */
 enum { COND_ROWS = 768 };
 
 static size_t wn_pad(const wg_config *c) { return (size_t)(c->wn_kernel_size - 1) / 2 << (c->wn_n_layers - 1); }
