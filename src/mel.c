@@ -21,10 +21,11 @@
 #include "kernels.h"
 #include "mel.h"
 
-enum { MEL_BLOCK = 32 };
+enum { MEL_BLOCK = 16 }; /* a block's magnitudes (16 frames, up to 8 kHz at 22.05 kHz) stay in L1 */
 
 struct wg_mel {
     int n_fft, hop, n_mel, n_freq;
+    int n_used; /* bins [0, n_used) reach some filter: the rest (above mel_fmax) are never read */
     float *window;       /* (n_fft): Hann of win_length, zero-padded to the centre */
     float *frame;        /* (n_fft) FFTW input */
     fftwf_complex *spec; /* (n_freq) FFTW output */
@@ -108,6 +109,8 @@ int wg_mel_create(const wg_config *cfg, wg_mel **out, wg_error *err) {
             hi--;
         m->band_lo[j] = lo;
         m->band_hi[j] = hi;
+        if (hi > m->n_used)
+            m->n_used = hi;
     }
     wg_fftw_lock();
     m->plan = fftwf_plan_dft_r2c_1d(m->n_fft, m->frame, m->spec, FFTW_ESTIMATE);
@@ -168,8 +171,8 @@ static int check_input(const wg_mel *m, const float *x, size_t n, wg_error *err)
     return 0;
 }
 
-/* |STFT| of frame f into column `col` of m->mag */
-WG_SIMD_CLONES static void frame_magnitude(wg_mel *m, const float *x, size_t n, size_t f, int col) {
+/* |STFT| of frame f, bins [0, n_bins), into column `col` of m->mag */
+WG_SIMD_CLONES static void frame_magnitude(wg_mel *m, const float *x, size_t n, size_t f, int col, int n_bins) {
     long pad = m->n_fft / 2, start = (long)(f * (size_t)m->hop) - pad;
     if (start >= 0 && start + m->n_fft <= (long)n) { /* away from the edges: no reflection */
         const float *xs = x + start;
@@ -183,10 +186,10 @@ WG_SIMD_CLONES static void frame_magnitude(wg_mel *m, const float *x, size_t n, 
         }
     }
     fftwf_execute(m->plan);
-    float *re_im = (float *)m->spec, *abs = m->frame; /* the frame is spent: it holds |X| */
-    for (int k = 0; k < m->n_freq; k++)
-        abs[k] = sqrtf(re_im[2 * k] * re_im[2 * k] + re_im[2 * k + 1] * re_im[2 * k + 1]);
-    for (int k = 0; k < m->n_freq; k++) m->mag[(size_t)k * MEL_BLOCK + col] = abs[k];
+    const float *re_im = (const float *)m->spec;
+    float *mag = m->mag + col;
+    for (int k = 0; k < n_bins; k++)
+        mag[(size_t)k * MEL_BLOCK] = sqrtf(re_im[2 * k] * re_im[2 * k] + re_im[2 * k + 1] * re_im[2 * k + 1]);
 }
 
 WG_SIMD_CLONES int wg_mel_compute(wg_mel *m, const float *x, size_t n, float *out, wg_error *err) {
@@ -196,7 +199,7 @@ WG_SIMD_CLONES int wg_mel_compute(wg_mel *m, const float *x, size_t n, float *ou
     size_t frames = wg_mel_frames(m, n);
     for (size_t f0 = 0; f0 < frames; f0 += MEL_BLOCK) {
         int nb = frames - f0 < MEL_BLOCK ? (int)(frames - f0) : MEL_BLOCK;
-        for (int c = 0; c < nb; c++) frame_magnitude(m, x, n, f0 + c, c);
+        for (int c = 0; c < nb; c++) frame_magnitude(m, x, n, f0 + c, c, m->n_used);
         for (int j = 0; j < m->n_mel; j++) {
             const double *w = m->weights + (size_t)j * m->n_freq;
             double acc[MEL_BLOCK] = {0};
@@ -217,7 +220,7 @@ int wg_mel_magnitude(wg_mel *m, const float *x, size_t n, float *out, wg_error *
         return rc;
     size_t frames = wg_mel_frames(m, n);
     for (size_t f = 0; f < frames; f++) {
-        frame_magnitude(m, x, n, f, 0);
+        frame_magnitude(m, x, n, f, 0, m->n_freq);
         for (int k = 0; k < m->n_freq; k++)
             out[(size_t)k * frames + f] = m->mag[(size_t)k * MEL_BLOCK];
     }
