@@ -21,6 +21,14 @@
 #include "kernels.h"
 #include "mel.h"
 
+/* glibc's libmvec has logf for each x86-64 vector width; declared so, the logs of a block of
+ * frames run 8 or 16 at a time (one scalar logf call each was an eighth of the front end's time;
+ * libmvec's error measures under 4 ulp over [1e-5, 2^31], far inside the 1e-4 held against librosa) */
+#if defined(__GLIBC__) && defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(WG_LIBMVEC)
+#pragma omp declare simd notinbranch
+float logf(float);
+#endif
+
 enum { MEL_BLOCK = 16 }; /* a block's magnitudes (16 frames, up to 8 kHz at 22.05 kHz) stay in L1 */
 
 struct wg_mel {
@@ -207,8 +215,10 @@ WG_SIMD_CLONES int wg_mel_compute(wg_mel *m, const float *x, size_t n, float *ou
                 const float *mk = m->mag + (size_t)k * MEL_BLOCK;
                 for (int c = 0; c < MEL_BLOCK; c++) acc[c] += w[k] * mk[c];
             }
-            float *o = out + (size_t)j * frames + f0;
-            for (int c = 0; c < nb; c++) o[c] = logf((float)(acc[c] > 1e-5 ? acc[c] : 1e-5));
+            float lg[MEL_BLOCK], *o = out + (size_t)j * frames + f0;
+#pragma omp simd
+            for (int c = 0; c < MEL_BLOCK; c++) lg[c] = logf((float)(acc[c] > 1e-5 ? acc[c] : 1e-5));
+            memcpy(o, lg, sizeof(float) * (size_t)nb);
         }
     }
     return 0;
