@@ -90,7 +90,9 @@ int wg_mel_create(const wg_config *cfg, wg_mel **out, wg_error *err) {
     m->n_mel = cfg->n_mel_channels;
     m->n_freq = m->n_fft / 2 + 1;
     m->window = calloc((size_t)m->n_fft, sizeof(float));
-    m->mag = malloc(sizeof(float) * (size_t)m->n_freq * MEL_BLOCK);
+    /* zeroed: the filter sums and logs run over whole blocks, and a last, short block leaves its
+     * trailing columns as they were (an earlier block's magnitudes, or these zeros) */
+    m->mag = calloc((size_t)m->n_freq * MEL_BLOCK, sizeof(float));
     m->frame = fftwf_malloc(sizeof(float) * (size_t)m->n_fft);
     m->spec = fftwf_malloc(sizeof(fftwf_complex) * (size_t)m->n_freq);
     m->band_lo = malloc(sizeof(int) * (size_t)m->n_mel);
