@@ -24,7 +24,7 @@
 /* glibc's libmvec has logf for each x86-64 vector width; declared so, the logs of a block of
  * frames run 8 or 16 at a time (one scalar logf call each was an eighth of the front end's time;
  * libmvec's error measures under 4 ulp over [1e-5, 2^31], far inside the 1e-4 held against librosa) */
-#if defined(__GLIBC__) && defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(WG_LIBMVEC)
+#ifdef WG_LIBMVEC /* CMake defines it where this links and vectorises (GCC, x86-64, glibc) */
 #pragma omp declare simd notinbranch
 float logf(float);
 #endif
