@@ -1,7 +1,8 @@
 /* wg_bench.c — the C side of bench/run: each subcommand times one thing and prints one line of
  * "key=value" pairs for the driver to parse.
  *   wg_bench sgemm M N K THREADS          sgemm GFLOP/s at that shape (row-major, as the model calls it)
- *   wg_bench decode MODEL MEL Z THREADS OUT  latent → audio (wg_decode), seconds, samples/s, GFLOP/s
+ *   wg_bench decode MODEL MEL Z THREADS OUT [gemm|winograd]  latent → audio (wg_decode), seconds,
+ *       samples/s, GFLOP/s; the last argument forces the dilated taps' path (default: the model's)
  *   wg_bench mel AUDIO_SECONDS RATE       the log-mel front end: seconds per minute of audio
  *   wg_bench train CONFIG BATCH SEGMENT THREADS STEPS  a full training step (with Adam): time, peak RSS
  *   wg_bench stream MODEL SECONDS THREADS [CONTEXT_MS CHUNK_STEPS [MEL.npy]]
@@ -106,11 +107,12 @@ int main(int argc, char **argv) {
         printf("gflops=%.2f reps=%d\n", 2.0 * M * N * K / rep_median(&rc) / 1e9, rc.n);
         return 0;
     }
-    if (!strcmp(argv[1], "decode") && argc == 7) {
+    if (!strcmp(argv[1], "decode") && (argc == 7 || argc == 8)) {
         wg_model *m;
         wg_array mel, z;
         if (wg_model_load(argv[2], &m, &err) || wg_npy_read(argv[3], &mel, &err) || wg_npy_read(argv[4], &z, &err))
             return die(&err);
+        if (argc == 8) wg_model_set_winograd(m, !strcmp(argv[7], "winograd"));
         size_t n = z.shape[0] * z.shape[1];
         float *audio = malloc(n * sizeof(float));
         wg_run_params p = wg_run_default_params();

@@ -176,6 +176,10 @@ typedef struct wg_model_info {
     size_t receptive_field_samples; /* input samples that can influence one output sample */
     double receptive_field_ms;
     double flops_per_second; /* synthesis FLOPs per second of audio (multiply-add = 2) */
+    /* what waveglow.c's synthesis multiplies and adds for that: fewer where the dilated taps run
+     * by Winograd's F(4,3), six GEMMs per four steps instead of twelve (its transforms' few adds
+     * per value not counted) */
+    double computed_flops_per_second;
 } wg_model_info;
 
 /* Loads a model file: safetensors with NVIDIA WaveGlow state-dict names (weight norm folded, or

@@ -16,8 +16,9 @@ size_t wg_flow_reach(const wg_config *c) {
 int wg_flow_work_alloc(const wg_config *c, size_t cap, wg_flow_work *w) {
     memset(w, 0, sizeof *w);
     size_t G = (size_t)c->n_group, MG = (size_t)c->n_mel_channels * G;
-    size_t n_up = wg_upsample_scratch(c), n_wn = wg_wn_work_floats(c, cap);
-    size_t total = MG * cap + 3 * G * cap + n_up + n_wn;
+    size_t n_up = wg_upsample_scratch(c), n_wn = wg_wn_work_floats(c, cap), n_tiles = wg_wn_scratch_floats(c);
+    size_t n_scratch = n_up > n_tiles ? n_up : n_tiles;
+    size_t total = MG * cap + 3 * G * cap + n_scratch + n_wn;
     w->mem = malloc(total * sizeof(float));
     if (!w->mem)
         return -1;
@@ -27,8 +28,8 @@ int wg_flow_work_alloc(const wg_config *c, size_t cap, wg_flow_work *w) {
     w->audio = p, p += G * cap;
     w->wn_out = p, p += G * cap;
     w->tmp = p, p += G * cap;
-    w->upsample_scratch = p, p += n_up;
-    w->upsample_floats = n_up;
+    w->scratch = p, p += n_scratch;
+    w->scratch_floats = n_scratch;
     wg_wn_work_init(&w->wn, c, cap, p);
     return 0;
 }
@@ -48,7 +49,7 @@ void wg_flow_work_threads(wg_flow_work *w, int n_threads) {
         w->team = NULL, w->member_scratch = NULL;
     }
     if (threads > 1 && !w->team) {
-        w->member_scratch = malloc((size_t)(threads - 1) * w->upsample_floats * sizeof(float));
+        w->member_scratch = malloc((size_t)(threads - 1) * w->scratch_floats * sizeof(float));
         w->team = w->member_scratch ? wg_team_create(threads) : NULL;
         if (!w->team) free(w->member_scratch), w->member_scratch = NULL;
     }
@@ -56,7 +57,7 @@ void wg_flow_work_threads(wg_flow_work *w, int n_threads) {
 }
 
 float *wg_flow_work_scratch(wg_flow_work *w, int rank) {
-    return rank == 0 ? w->upsample_scratch : w->member_scratch + (size_t)(rank - 1) * w->upsample_floats;
+    return rank == 0 ? w->scratch : w->member_scratch + (size_t)(rank - 1) * w->scratch_floats;
 }
 
 /* act (r, n) ← M (r, r) · act on columns [c0, c1) */
@@ -66,11 +67,11 @@ static void mix_channels(const float *mat, float *act, size_t r, size_t n, float
 }
 
 void wg_flow_forward(const wg_model *m, wg_flow_work *w, size_t n, size_t lo, size_t hi, double *log_s_sum) {
-    wg_flow_forward_part(m, w, n, lo, hi, log_s_sum, 0, n, NULL);
+    wg_flow_forward_part(m, w, n, lo, hi, log_s_sum, 0, n, NULL, w->scratch);
 }
 
 void wg_flow_forward_part(const wg_model *m, wg_flow_work *w, size_t n, size_t lo, size_t hi, double *log_s_sum,
-                          size_t c0, size_t c1, wg_team *team) {
+                          size_t c0, size_t c1, wg_team *team, float *scratch) {
     const wg_config *c = &m->cfg;
     size_t off = 0;
     size_t s0 = lo > c0 ? lo : c0, s1 = hi < c1 ? hi : c1; /* the log_s columns this member sums */
@@ -81,7 +82,7 @@ void wg_flow_forward_part(const wg_model *m, wg_flow_work *w, size_t n, size_t l
         float *act = w->audio + off * n;
         size_t half = (size_t)v->n_half;
         mix_channels(v->convinv_w, act, (size_t)v->n_rem, n, w->tmp, c0, c1);
-        wg_wn_forward_part(m, v, act, n, w->cond, n, &w->wn, w->wn_out, c0, c1, team);
+        wg_wn_forward_part(m, v, act, n, w->cond, n, &w->wn, w->wn_out, c0, c1, team, scratch);
         double acc = 0;
         for (size_t ch = 0; ch < half; ch++) {
             const float *b = w->wn_out + ch * n, *s = w->wn_out + (half + ch) * n;
@@ -96,9 +97,12 @@ void wg_flow_forward_part(const wg_model *m, wg_flow_work *w, size_t n, size_t l
     }
 }
 
-void wg_flow_inverse(const wg_model *m, wg_flow_work *w, size_t n) { wg_flow_inverse_part(m, w, n, 0, n, NULL); }
+void wg_flow_inverse(const wg_model *m, wg_flow_work *w, size_t n) {
+    wg_flow_inverse_part(m, w, n, 0, n, NULL, w->scratch);
+}
 
-void wg_flow_inverse_part(const wg_model *m, wg_flow_work *w, size_t n, size_t c0, size_t c1, wg_team *team) {
+void wg_flow_inverse_part(const wg_model *m, wg_flow_work *w, size_t n, size_t c0, size_t c1, wg_team *team,
+                          float *scratch) {
     const wg_config *c = &m->cfg;
     size_t off = (size_t)c->n_group - (size_t)m->flows[c->n_flows - 1].n_rem;
     for (int k = c->n_flows - 1; k >= 0; k--) {
@@ -106,7 +110,7 @@ void wg_flow_inverse_part(const wg_model *m, wg_flow_work *w, size_t n, size_t c
         float *act = w->audio + off * n;
         size_t half = (size_t)v->n_half;
         /* everything but the WN's dilated taps is column by column: no barrier outside the WN */
-        wg_wn_forward_part(m, v, act, n, w->cond, n, &w->wn, w->wn_out, c0, c1, team);
+        wg_wn_forward_part(m, v, act, n, w->cond, n, &w->wn, w->wn_out, c0, c1, team, scratch);
         for (size_t ch = 0; ch < half; ch++) {
             const float *b = w->wn_out + ch * n, *s = w->wn_out + (half + ch) * n;
             float *a1 = act + (half + ch) * n;

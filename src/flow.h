@@ -19,11 +19,11 @@ typedef struct wg_flow_work {
     float *audio;  /* (n_group, capacity): audio in, latent out (or the reverse) */
     float *wn_out; /* (n_group, capacity) */
     float *tmp;    /* (n_group, capacity) */
-    float *upsample_scratch;
+    float *scratch; /* member 0's scratch for the upsampler, then the WN's Winograd tiles */
     wg_wn_work wn;
     wg_team *team; /* NULL: the flows run alone, their GEMMs on OpenBLAS's threads */
-    float *member_scratch; /* the upsampler's scratch of members 1 .. team size − 1 */
-    size_t upsample_floats;
+    float *member_scratch; /* the same scratch of members 1 .. team size − 1 */
+    size_t scratch_floats;
     float *mem;
 } wg_flow_work;
 
@@ -34,7 +34,7 @@ void wg_flow_work_free(wg_flow_work *w);
  * GEMMs run on OpenBLAS's threads. Sets OpenBLAS's thread count to match, so call it before each
  * use where something else may have changed that. */
 void wg_flow_work_threads(wg_flow_work *w, int n_threads);
-/* The upsampler's scratch of team member `rank`. */
+/* Team member `rank`'s scratch: for wg_upsample_cond, then for the flows' *_part calls. */
 float *wg_flow_work_scratch(wg_flow_work *w, int rank);
 
 /* audio → z on w->audio (n columns, row stride n), conditioned on w->cond. The log_s of flow k
@@ -43,12 +43,14 @@ void wg_flow_forward(const wg_model *m, wg_flow_work *w, size_t n, size_t lo, si
 /* The same as one member of a team that splits the columns (see wg_flow_inverse_part); each
  * member adds the log_s of its own columns within [lo, hi) to its own log_s_sum. */
 void wg_flow_forward_part(const wg_model *m, wg_flow_work *w, size_t n, size_t lo, size_t hi, double *log_s_sum,
-                          size_t c0, size_t c1, wg_team *team);
+                          size_t c0, size_t c1, wg_team *team, float *scratch);
 /* z → audio on w->audio, the exact inverse of wg_flow_forward. */
 void wg_flow_inverse(const wg_model *m, wg_flow_work *w, size_t n);
 /* The same as one member of a team that splits the columns: every member calls it on the same
- * work with its own columns [c0, c1) (wg_team_split). team NULL: alone. */
-void wg_flow_inverse_part(const wg_model *m, wg_flow_work *w, size_t n, size_t c0, size_t c1, wg_team *team);
+ * work with its own columns [c0, c1) (wg_team_split) and its own scratch (wg_flow_work_scratch).
+ * team NULL: alone. */
+void wg_flow_inverse_part(const wg_model *m, wg_flow_work *w, size_t n, size_t c0, size_t c1, wg_team *team,
+                          float *scratch);
 
 /* Group steps of context each side that make a window's centre exact: n_flows · (K−1)/2 · (2^L − 1). */
 size_t wg_flow_reach(const wg_config *cfg);

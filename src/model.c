@@ -11,6 +11,7 @@
 #include "err.h"
 #include "linalg.h"
 #include "safetensors.h"
+#include "wavenet.h"
 
 static void shape_str(char *buf, size_t n, const size_t *shape, int ndim) {
     int len = snprintf(buf, n, "(");
@@ -197,7 +198,7 @@ int wg_model_from_params(const wg_config *cfg, float *params, const char *source
     size_t n_ptr = (size_t)F * 4 * L, n_float = 0;
     for (int k = 0; k < F; k++) {
         size_t r = (size_t)wg_flow_channels(cfg, k);
-        n_float += r * r + (size_t)L * K * 2 * C * C;
+        n_float += r * r + (size_t)L * K * 2 * C * C + (K == 3 ? (size_t)L * 4 * 2 * C * C : 0);
     }
     m->flows = calloc((size_t)F, sizeof *m->flows);
     m->derived = malloc(n_ptr * sizeof(float *) + n_float * sizeof(float));
@@ -212,7 +213,9 @@ int wg_model_from_params(const wg_config *cfg, float *params, const char *source
         wg_flow_view *v = &m->flows[k];
         v->convinv_inv = fl, fl += (size_t)v->n_rem * v->n_rem;
         v->in_w_taps = fl, fl += (size_t)L * K * 2 * C * C;
+        if (K == 3) v->in_w_wino = fl, fl += (size_t)L * 4 * 2 * C * C;
     }
+    wg_model_set_winograd(m, wg_wn_winograd_pays(cfg));
     if (wg_model_refresh(m)) {
         int k = 0;
         while (k < F && m->flows[k].log_det_w == m->flows[k].log_det_w) k++; /* the flow that failed is NaN */
@@ -240,9 +243,27 @@ int wg_model_refresh(wg_model *m) {
                     for (int j = 0; j < K; j++)
                         v->in_w_taps[(((size_t)l * K + j) * 2 * C + o) * C + i] =
                             v->in_w[l][((size_t)o * C + i) * K + j];
+        /* F(4,3)'s filter transform G·(W0, W1, W2) at the interpolation points ±1, ±2; its first
+         * and last rows, W0/4 and W2, are the taps themselves (the 1/4 moves to the input side) */
+        if (v->in_w_wino) {
+            static const double g[4][3] = {{-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                           {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                           {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                           {1.0 / 24, -1.0 / 12, 1.0 / 6}};
+            size_t S = 2 * (size_t)C * C;
+            for (int l = 0; l < L; l++)
+                for (int r = 0; r < 4; r++)
+                    for (size_t e = 0; e < S; e++) {
+                        const float *w = v->in_w_taps + (size_t)l * 3 * S + e;
+                        v->in_w_wino[((size_t)l * 4 + r) * S + e] =
+                            (float)(g[r][0] * w[0] + g[r][1] * w[S] + g[r][2] * w[2 * S]);
+                    }
+        }
     }
     return 0;
 }
+
+void wg_model_set_winograd(wg_model *m, int on) { m->winograd = on && m->cfg.wn_kernel_size == 3; }
 
 void wg_model_free(wg_model *m) {
     if (!m)
@@ -256,7 +277,7 @@ void wg_model_free(wg_model *m) {
 
 const wg_config *wg_model_config(const wg_model *m) { return &m->cfg; }
 
-wg_model_info wg_config_info(const wg_config *c) {
+static wg_model_info info_with_taps(const wg_config *c, int winograd) {
     wg_model_info info = {0};
     wg_param_table t;
     if (wg_param_table_build(c, &t) == 0) {
@@ -269,12 +290,13 @@ wg_model_info wg_config_info(const wg_config *c) {
     info.receptive_field_ms = 1000.0 * info.receptive_field_samples / c->sampling_rate;
     /* Synthesis cost per group step per flow (multiply-add = 2 FLOPs). */
     double C = c->wn_n_channels, L = c->wn_n_layers, K = c->wn_kernel_size, M = c->n_mel_channels, G = c->n_group;
-    double per_step = 0;
+    double per_step = 0, taps_saved = 0;
     for (int k = 0; k < c->n_flows; k++) {
         double rem = wg_flow_channels(c, k), half = rem / 2;
         per_step += 2 * (2 * C * L) * (M * G);             /* cond_layer */
         per_step += 2 * C * half;                          /* start */
         per_step += L * 2 * (2 * C) * C * K;               /* dilated convs */
+        if (winograd) taps_saved += L * 2 * (2 * C) * C * (K - 6.0 / 4);
         per_step += (L - 1) * 2 * (2 * C) * C + 2 * C * C; /* res/skip */
         per_step += 2 * (2 * half) * C;                    /* end */
         per_step += 2 * rem * rem;                         /* invertible 1×1 conv */
@@ -283,7 +305,10 @@ wg_model_info wg_config_info(const wg_config *c) {
     /* ConvTranspose1d: each frame costs 2·M·M·4hop, and there are sr/hop frames per second. */
     double upsample = 2 * M * M * 4.0 * c->sampling_rate;
     info.flops_per_second = per_step * steps_per_s + upsample;
+    info.computed_flops_per_second = info.flops_per_second - taps_saved * steps_per_s;
     return info;
 }
 
-wg_model_info wg_model_get_info(const wg_model *m) { return wg_config_info(&m->cfg); }
+wg_model_info wg_config_info(const wg_config *c) { return info_with_taps(c, wg_wn_winograd_pays(c)); }
+
+wg_model_info wg_model_get_info(const wg_model *m) { return info_with_taps(&m->cfg, m->winograd); }

@@ -1,6 +1,7 @@
 /* model.h — the loaded, read-only model: config, the flat parameter buffer in the params.h
  * layout (weight norm folded), and what synthesis derives once at load (W⁻¹ in float64, log|det W|,
- * per-tap copies of the dilated conv weights). Shared by model.c (loading, info) and flow.c. */
+ * per-tap copies of the dilated conv weights and their Winograd transforms). Shared by model.c
+ * (loading, info) and flow.c. */
 #ifndef WG_MODEL_H
 #define WG_MODEL_H
 
@@ -26,6 +27,7 @@ typedef struct wg_flow_view {
     float *convinv_inv; /* (n_rem, n_rem): W⁻¹, computed in float64 */
     double log_det_w;   /* log|det W| */
     float *in_w_taps;   /* [L][K] (2C, C): tap-major copies for GEMMs on shifted views */
+    float *in_w_wino;   /* [L][4] (2C, C): Winograd F(4,3)'s middle filter transforms (K = 3 only) */
 } wg_flow_view;
 
 struct wg_model {
@@ -35,6 +37,7 @@ struct wg_model {
     wg_flow_view *flows;
     void *derived; /* one allocation for every derived array and pointer list */
     float *upsample_w, *upsample_b;
+    int winograd; /* the WN's dilated taps by Winograd's F(4,3) (wavenet.h); K = 3 only */
 };
 
 /* Points views[0 .. n_flows) and the upsampler at the tensors of `base`, a flat buffer in the
@@ -49,5 +52,9 @@ int wg_model_from_params(const wg_config *cfg, float *params, const char *source
 /* Recomputes what is derived from the parameters (W⁻¹, log|det W|, per-tap weights) after they
  * changed, as in training. Returns -1 when a 1×1 conv is singular (its log_det_w is then NaN). */
 int wg_model_refresh(wg_model *m);
+
+/* Turns the Winograd path of the dilated taps on or off (a kernel size other than 3 stays off).
+ * Loading picks wg_wn_winograd_pays(cfg); tests and benchmarks set it to compare the two. */
+void wg_model_set_winograd(wg_model *m, int on);
 
 #endif

@@ -84,7 +84,8 @@ static void forward_member(void *arg, int rank, int size) {
             for (size_t t = c0; t < c1; t++)
                 w->audio[ch * n + t] = j->audio[(j->win.w0 + t) * G + ch];
     }
-    wg_flow_forward_part(j->m, w, n, k0, k1, j->log_s_parts + (size_t)rank * j->m->cfg.n_flows, c0, c1, w->team);
+    wg_flow_forward_part(j->m, w, n, k0, k1, j->log_s_parts + (size_t)rank * j->m->cfg.n_flows, c0, c1, w->team,
+                         wg_flow_work_scratch(w, rank));
     size_t t0 = k0 > c0 ? k0 : c0, t1 = k1 < c1 ? k1 : c1;
     for (size_t ch = 0; ch < G && t0 < t1; ch++)
         memcpy(j->z + ch * j->steps + j->win.w0 + t0, w->audio + ch * n + t0, (t1 - t0) * sizeof(float));
@@ -182,7 +183,7 @@ static void inverse_member(void *arg, int rank, int size) {
             wg_fill_latent(j->seed, j->sigma, (int)G, j->win.w0 + c0, c1 - c0, w->audio + c0, n);
         }
     }
-    wg_flow_inverse_part(j->m, w, n, c0, c1, w->team);
+    wg_flow_inverse_part(j->m, w, n, c0, c1, w->team, wg_flow_work_scratch(w, rank));
     /* the kept steps [win.c0, win.c1) that are this member's */
     size_t k0 = j->win.c0 - j->win.w0, k1 = j->win.c1 - j->win.w0;
     for (size_t t = k0 > c0 ? k0 : c0; t < (k1 < c1 ? k1 : c1); t++)

@@ -95,7 +95,7 @@ void wg_train_segment(const wg_model *m, float *grad, const float *mel, size_t n
 
     /* forward */
     wg_mel_view view = wg_mel_view_all(mel, n_frames);
-    wg_upsample_cond(m, &view, 0, n, fw->cond, n, fw->upsample_scratch);
+    wg_upsample_cond(m, &view, 0, n, fw->cond, n, fw->scratch);
     for (size_t ch = 0; ch < G; ch++)
         for (size_t t = 0; t < n; t++) fw->audio[ch * n + t] = audio[t * G + ch];
     double log_s[F];

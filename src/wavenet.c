@@ -12,12 +12,123 @@
  * has only 2C rows; each layer batched costs a (2C × window) buffer. */
 enum { COND_ROWS = 768 };
 
+/* Winograd quads a tile's GEMMs cover at most (more where one block of 4·dilation holds more):
+ * 1024 measured best of 512-2048 at 256 channels, 2 000-8 000 steps. */
+enum { WINO_TILE = 1024, WINO_MIN_CHANNELS = 96 };
+
 static size_t wn_pad(const wg_config *c) { return (size_t)(c->wn_kernel_size - 1) / 2 << (c->wn_n_layers - 1); }
 
 static size_t cond_layers(const wg_config *c) {
     size_t L = (size_t)c->wn_n_layers, C = (size_t)c->wn_n_channels;
     size_t b = COND_ROWS / (2 * C);
     return b < 1 ? 1 : b > L ? L : b;
+}
+
+int wg_wn_winograd_pays(const wg_config *c) {
+    return c->wn_kernel_size == 3 && c->wn_n_channels >= WINO_MIN_CHANNELS;
+}
+
+static size_t wino_tile_quads(const wg_config *c) {
+    size_t dmax = (size_t)1 << (c->wn_n_layers - 1);
+    return dmax > WINO_TILE ? dmax : WINO_TILE;
+}
+
+size_t wg_wn_scratch_floats(const wg_config *c) {
+    /* six input transforms (C rows) and six products (2C rows) per quad */
+    return c->wn_kernel_size == 3 ? 18 * (size_t)c->wn_n_channels * wino_tile_quads(c) : 0;
+}
+
+/* F(4,3)'s input transform Bᵀ·x of one quad into its six operands, `stride` floats apart; the first
+ * row is Bᵀ's over 4, so that U0 is W0 itself */
+static inline void wino_in(float *o, size_t stride, const float x[6]) {
+    o[0] = x[0] - 1.25f * x[2] + 0.25f * x[4];
+    o[stride] = x[3] + x[4] - 4.0f * (x[1] + x[2]);
+    o[2 * stride] = x[4] - x[3] + 4.0f * (x[1] - x[2]);
+    o[3 * stride] = x[4] - x[2] + 2.0f * (x[3] - x[1]);
+    o[4 * stride] = x[4] - x[2] - 2.0f * (x[3] - x[1]);
+    o[5 * stride] = 4.0f * x[1] - 5.0f * x[3] + x[5];
+}
+
+/* its output transform Aᵀ·m: the quad's four outputs from its six products, `stride` floats apart */
+static inline void wino_out(const float *m, size_t stride, float y[4]) {
+    float p12 = m[stride] + m[2 * stride], m12 = m[stride] - m[2 * stride];
+    float p34 = m[3 * stride] + m[4 * stride], m34 = m[3 * stride] - m[4 * stride];
+    y[0] = m[0] + p12 + p34;
+    y[1] = m12 + 2.0f * m34;
+    y[2] = p12 + 4.0f * p34;
+    y[3] = m12 + 8.0f * m34 + m[5 * stride];
+}
+
+/* pre[o][t] += Σ_j W_j[o]·h[t + (j − 1)·d] for t in [c0, c1), by Winograd's F(4,3) (Lavin & Gray,
+ * 2016) along the dilated time axis: a quad's four outputs y[t + i·d], i < 4, come from the six
+ * inputs x[t + (k − 1)·d], k < 6, through six products U_k·D_k instead of twelve W_j·x. Quads sit
+ * in blocks of 4d columns aligned to column 0, not to c0, so a column's arithmetic is the same
+ * however the team splits the columns; a member also computes the quads of its edge blocks whose
+ * other outputs are its neighbours' (and drops those). h and pre point at column 0; h's rows are
+ * valid (data or zero padding) up to column lim − 1, and inputs past it only reach outputs past
+ * n, so they are read as zero. u: W0, the four transforms of wg_model_refresh, W2. */
+static void taps_winograd(const float *const u[6], size_t C, const float *h, size_t ldh, size_t lim, size_t d,
+                          size_t c0, size_t c1, float *pre, size_t ldp, float *scratch, size_t tile) {
+    size_t blk = 4 * d, b_end = (c1 + blk - 1) / blk, per = tile / d ? tile / d : 1;
+    for (size_t b0 = c0 / blk; b0 < b_end; b0 += per) {
+        size_t b1 = b0 + per < b_end ? b0 + per : b_end, np = 0;
+        /* block b's quads r in [lo, hi): those with an output in [c0, c1) and a first output < c1 */
+#define QUADS(b, lo, hi)                                                                           \
+    size_t B = (b) * blk, lo = B + 3 * d < c0 ? c0 - B - 3 * d : 0, hi = c1 - B < d ? c1 - B : d
+        for (size_t b = b0; b < b1; b++) {
+            QUADS(b, lo, hi);
+            np += hi - lo;
+        }
+        float *D = scratch, *M = scratch + 6 * C * np;
+        for (size_t ch = 0; ch < C; ch++) {
+            const float *x = h + ch * ldh;
+            float *o = D + ch * np;
+            for (size_t b = b0; b < b1; b++) {
+                QUADS(b, lo, hi);
+                const float *xb = x + B; /* x_k of quad r is xb[r + (k − 1)·d] */
+                if (B + 5 * d <= lim) {
+                    for (size_t r = lo; r < hi; r++, o++) {
+                        const float xk[6] = {xb[r - d], xb[r], xb[r + d],
+                                             xb[r + 2 * d], xb[r + 3 * d], xb[r + 4 * d]};
+                        wino_in(o, np * C, xk);
+                    }
+                } else {
+                    for (size_t r = lo; r < hi; r++, o++) {
+                        float xk[6];
+                        for (size_t k = 0; k < 6; k++) xk[k] = B + r + k * d < lim + d ? xb[r + k * d - d] : 0.0f;
+                        wino_in(o, np * C, xk);
+                    }
+                }
+            }
+        }
+        for (size_t k = 0; k < 6; k++) wg_gemm(2 * C, np, C, u[k], C, D + k * C * np, np, 0.0f, M + k * 2 * C * np, np);
+        size_t S = 2 * C * np;
+        for (size_t row = 0; row < 2 * C; row++) {
+            const float *m = M + row * np;
+            float *y = pre + row * ldp;
+            for (size_t b = b0; b < b1; b++) {
+                QUADS(b, lo, hi);
+                float *yb = y + B;
+                if (B >= c0 && B + blk <= c1) {
+                    for (size_t r = 0; r < d; r++, m++) {
+                        float yi[4];
+                        wino_out(m, S, yi);
+                        for (size_t i = 0; i < 4; i++) yb[r + i * d] += yi[i];
+                    }
+                } else {
+                    for (size_t r = lo; r < hi; r++, m++) {
+                        float yi[4];
+                        wino_out(m, S, yi);
+                        for (size_t i = 0; i < 4; i++) {
+                            size_t t = B + r + i * d;
+                            if (t >= c0 && t < c1) yb[r + i * d] += yi[i];
+                        }
+                    }
+                }
+            }
+        }
+#undef QUADS
+    }
 }
 
 size_t wg_wn_work_floats(const wg_config *c, size_t cap) {
@@ -37,12 +148,12 @@ void wg_wn_work_init(wg_wn_work *w, const wg_config *c, size_t cap, float *mem) 
 }
 
 void wg_wn_forward(const wg_model *m, const wg_flow_view *v, const float *a0, size_t lda, const float *cond, size_t n,
-                   wg_wn_work *w, float *out) {
-    wg_wn_forward_part(m, v, a0, lda, cond, n, w, out, 0, n, NULL);
+                   wg_wn_work *w, float *out, float *scratch) {
+    wg_wn_forward_part(m, v, a0, lda, cond, n, w, out, 0, n, NULL, scratch);
 }
 
 void wg_wn_forward_part(const wg_model *m, const wg_flow_view *v, const float *a0, size_t lda, const float *cond,
-                        size_t n, wg_wn_work *w, float *out, size_t c0, size_t c1, wg_team *team) {
+                        size_t n, wg_wn_work *w, float *out, size_t c0, size_t c1, wg_team *team, float *scratch) {
     const wg_config *c = &m->cfg;
     size_t C = (size_t)c->wn_n_channels, L = (size_t)c->wn_n_layers, K = (size_t)c->wn_kernel_size;
     size_t MG = (size_t)c->n_mel_channels * c->n_group, P = w->pad, ldh = n + 2 * P, nc = c1 - c0;
@@ -75,9 +186,15 @@ void wg_wn_forward_part(const wg_model *m, const wg_flow_view *v, const float *a
             wg_gemm(nb * 2 * C, nc, MG, v->cond_w + i * 2 * C * MG, MG, cond + c0, n, 1.0f, pre, n);
         }
         wg_team_barrier(team); /* h complete: the taps read the neighbours' columns */
-        for (size_t j = 0; j < K; j++) {
-            long shift = ((long)j - (long)(K - 1) / 2) * (long)d;
-            wg_gemm(2 * C, nc, C, v->in_w_taps + (i * K + j) * 2 * C * C, C, hc + shift, ldh, 1.0f, pre, n);
+        if (m->winograd && c0 < c1) {
+            const float *taps = v->in_w_taps + i * 3 * 2 * C * C, *t = v->in_w_wino + i * 4 * 2 * C * C;
+            const float *u[6] = {taps, t, t + 2 * C * C, t + 4 * C * C, t + 6 * C * C, taps + 4 * C * C};
+            taps_winograd(u, C, w->h + P, ldh, n + P, d, c0, c1, pre - c0, n, scratch, wino_tile_quads(c));
+        } else {
+            for (size_t j = 0; j < K; j++) {
+                long shift = ((long)j - (long)(K - 1) / 2) * (long)d;
+                wg_gemm(2 * C, nc, C, v->in_w_taps + (i * K + j) * 2 * C * C, C, hc + shift, ldh, 1.0f, pre, n);
+            }
         }
         wg_gate(acts, n, pre, n, C, nc);
         const float *rw = v->rs_w[i], *rb = v->rs_b[i];

@@ -5,7 +5,10 @@
  *     h += res_skip_i(acts)[:C];  skip += res_skip_i(acts)[C:]   (last layer: skip only)
  *   out = end(skip) = [b; log_s]
  * Every convolution is an sgemm over time; the dilated K-tap conv is K GEMMs on shifted views
- * of h, which lives in a buffer zero-padded by the largest dilation's reach. */
+ * of h, which lives in a buffer zero-padded by the largest dilation's reach. With K = 3 and the
+ * model's `winograd` set, the inference forward does the taps by Winograd's F(4,3) instead: six
+ * GEMMs for every four output columns where the taps take twelve, at the cost of two passes over
+ * small transforms and rounding errors a few times float32's (a test holds them to 1e-5). */
 #ifndef WG_WAVENET_H
 #define WG_WAVENET_H
 
@@ -24,19 +27,28 @@ typedef struct wg_wn_work {
     float *skip;     /* (C, capacity) */
 } wg_wn_work;
 
+/* Whether the Winograd taps pay for their transforms at this width: from 96 channels up (K = 3).
+ * Measured on one core of an AMD EPYC against the three tap GEMMs of one WN: 0.85-0.98x at 64
+ * channels, 1.15x at 96, 1.25x at 128, 1.4x at 256. */
+int wg_wn_winograd_pays(const wg_config *cfg);
+/* Floats of scratch a team member's wg_wn_forward_part needs (the Winograd tiles; 0 without). */
+size_t wg_wn_scratch_floats(const wg_config *cfg);
+
 /* Floats the buffers of a wg_wn_work for `capacity` steps need. */
 size_t wg_wn_work_floats(const wg_config *cfg, size_t capacity);
 /* Lays the buffers out in `mem` (wg_wn_work_floats floats). */
 void wg_wn_work_init(wg_wn_work *w, const wg_config *cfg, size_t capacity, float *mem);
 
-/* out (2·n_half, n) = WN(a0 (n_half, n) row stride lda, cond (n_mel·g, n) row stride n). */
+/* out (2·n_half, n) = WN(a0 (n_half, n) row stride lda, cond (n_mel·g, n) row stride n);
+ * scratch holds wg_wn_scratch_floats floats. */
 void wg_wn_forward(const wg_model *m, const wg_flow_view *v, const float *a0, size_t lda, const float *cond, size_t n,
-                   wg_wn_work *w, float *out);
+                   wg_wn_work *w, float *out, float *scratch);
 /* The same for columns [c0, c1) of the n, as one member of a team that splits the columns (every
- * member calls it with the same buffers and its own columns); it meets the team at the barriers
- * between layers, where the dilated taps read the neighbours' columns. team NULL: alone. */
+ * member calls it with the same buffers, its own columns and its own scratch); it meets the team
+ * at the barriers between layers, where the dilated taps read the neighbours' columns. team NULL:
+ * alone. A column's result does not depend on how the columns are split. */
 void wg_wn_forward_part(const wg_model *m, const wg_flow_view *v, const float *a0, size_t lda, const float *cond,
-                        size_t n, wg_wn_work *w, float *out, size_t c0, size_t c1, wg_team *team);
+                        size_t n, wg_wn_work *w, float *out, size_t c0, size_t c1, wg_team *team, float *scratch);
 
 /* ---- training: the same forward keeping what backward needs, and the backward ------------ */
 

@@ -28,12 +28,16 @@ static double scalar(const wg_st_file *st, const char *name) {
     return v;
 }
 
-static void test_nvidia_parity(void **state) {
-    (void)state;
+/* Both ways of doing the dilated taps: three GEMMs, and Winograd's F(4,3) (which loading turns
+ * on only from 96 channels; the tiny model has fewer). */
+static void nvidia_parity(int winograd) {
     wg_model *m;
     wg_st_file io;
     wg_error err = {0};
     assert_int_equal(wg_model_load(DATA("reference/tiny.model.safetensors"), &m, &err), 0);
+    assert_int_equal(m->winograd, 0);
+    wg_model_set_winograd(m, winograd);
+    printf("dilated taps by %s:\n", winograd ? "Winograd's F(4,3)" : "three GEMMs");
     assert_int_equal(wg_st_read(DATA("reference/tiny.io.safetensors"), &io, &err), 0);
     size_t T, nz, n_inv;
     float *audio = tensor(&io, "audio", &T), *mel = tensor(&io, "mel", NULL), *zref = tensor(&io, "z", &nz);
@@ -73,6 +77,12 @@ static void test_nvidia_parity(void **state) {
     free(audio), free(mel), free(zref), free(z_in), free(mel_inv), free(aref), free(z), free(a);
     wg_st_close(&io);
     wg_model_free(m);
+}
+
+static void test_nvidia_parity(void **state) {
+    (void)state;
+    nvidia_parity(0);
+    nvidia_parity(1);
 }
 
 /* ---- random models -------------------------------------------------------------------------- */
@@ -266,22 +276,25 @@ static void test_team_matches_one_thread(void **state) {
         mel[i] = -4.0f + nrand();
     wg_error err = {0};
     wg_run_params p = wg_run_default_params();
-    p.n_threads = 1;
     wg_likelihood la, lb;
-    assert_int_equal(wg_synthesize(m, mel, frames, 0.6f, 99, a, &p, &err), 0);
-    assert_int_equal(wg_encode(m, mel, frames, a, T, za, &la, &p, &err), 0);
-    int sizes[] = {2, 3, 5, 16};
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        p.n_threads = sizes[i];
-        for (int rep = 0; rep < 3; rep++) {
-            assert_int_equal(wg_synthesize(m, mel, frames, 0.6f, 99, b, &p, &err), 0);
-            assert_int_equal(wg_encode(m, mel, frames, a, T, zb, &lb, &p, &err), 0);
-            double e = max_abs_diff(a, b, T), ez = max_abs_diff(za, zb, T);
-            double el = fabs(la.log_likelihood - lb.log_likelihood) / fabs(la.log_likelihood);
-            if (rep == 0)
-                printf("%2d threads vs 1: audio max |diff| %.2e, latent %.2e, log-likelihood %.1e relative\n",
-                       sizes[i], e, ez, el);
-            assert_true(e <= 1e-5 * max_abs(a, T) && ez <= 1e-5 * max_abs(za, T) && el <= 1e-6);
+    for (int winograd = 0; winograd <= 1; winograd++) {
+        wg_model_set_winograd(m, winograd);
+        p.n_threads = 1;
+        assert_int_equal(wg_synthesize(m, mel, frames, 0.6f, 99, a, &p, &err), 0);
+        assert_int_equal(wg_encode(m, mel, frames, a, T, za, &la, &p, &err), 0);
+        int sizes[] = {2, 3, 5, 16};
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+            p.n_threads = sizes[i];
+            for (int rep = 0; rep < 3; rep++) {
+                assert_int_equal(wg_synthesize(m, mel, frames, 0.6f, 99, b, &p, &err), 0);
+                assert_int_equal(wg_encode(m, mel, frames, a, T, zb, &lb, &p, &err), 0);
+                double e = max_abs_diff(a, b, T), ez = max_abs_diff(za, zb, T);
+                double el = fabs(la.log_likelihood - lb.log_likelihood) / fabs(la.log_likelihood);
+                if (rep == 0)
+                    printf("%s, %2d threads vs 1: audio max |diff| %.2e, latent %.2e, log-likelihood %.1e relative\n",
+                           winograd ? "Winograd taps" : "tap GEMMs", sizes[i], e, ez, el);
+                assert_true(e <= 1e-5 * max_abs(a, T) && ez <= 1e-5 * max_abs(za, T) && el <= 1e-6);
+            }
         }
     }
     /* the caller's BLAS thread count survives (the trainer sets it once, then validates through
@@ -322,13 +335,120 @@ static void test_wn_cond_batches_agree(void **state) {
         wg_wn_cache cache;
         wg_wn_work_init(&w, c, n, wmem);
         wg_wn_cache_init(&cache, c, n, cmem);
-        wg_wn_forward(m, v, a0, n, cond, n, &w, out);
+        float *scratch = malloc(wg_wn_scratch_floats(c) * sizeof(float));
+        wg_model_set_winograd(m, 0);
+        wg_wn_forward(m, v, a0, n, cond, n, &w, out, scratch);
+        free(scratch);
         wg_wn_forward_cached(m, v, a0, n, cond, n, &cache, ref);
         double e = max_abs_diff(out, ref, 2 * H * n), scale = max_abs(ref, 2 * H * n);
         printf("WN %d x %d, cond GEMMs of %zu layers: max |diff| %.2e of %.2e\n", c->wn_n_layers, c->wn_n_channels,
                w.cond_layers, e, scale);
         assert_true(scale > 1e-3 && e <= 1e-5 * scale);
         free(a0), free(cond), free(out), free(ref), free(wmem), free(cmem);
+        wg_model_free(m);
+    }
+}
+
+/* Winograd's F(4,3) taps against the tap GEMMs, and both against the WN in float64, at
+ * widths either side of where loading turns it on, for windows shorter than one block of 4·d,
+ * not a multiple of it, and many blocks long (several tiles at 1024 quads), so that every edge
+ * case of the quads (clipped inputs past the padding, outputs past the window) is reached. */
+static double wn_f64_max_err(const wg_model *m, const wg_flow_view *v, const float *a0, const float *cond, size_t n,
+                             const float *out, size_t rows_every) {
+    const wg_config *c = &m->cfg;
+    size_t C = (size_t)c->wn_n_channels, L = (size_t)c->wn_n_layers, H = (size_t)v->n_half;
+    size_t MG = (size_t)c->n_mel_channels * c->n_group, K = (size_t)c->wn_kernel_size;
+    double *h = calloc(C * n, sizeof(double)), *skip = calloc(C * n, sizeof(double));
+    double *pre = malloc(2 * C * n * sizeof(double)), *acts = malloc(C * n * sizeof(double));
+    for (size_t o = 0; o < C; o++)
+        for (size_t t = 0; t < n; t++) {
+            double x = v->start_b[o];
+            for (size_t i = 0; i < H; i++) x += (double)v->start_w[o * H + i] * a0[i * n + t];
+            h[o * n + t] = x;
+        }
+    for (size_t l = 0; l < L; l++) {
+        long d = 1L << l;
+        for (size_t o = 0; o < 2 * C; o++)
+            for (size_t t = 0; t < n; t++) {
+                double x = (double)v->in_b[l][o] + v->cond_b[l * 2 * C + o];
+                for (size_t i = 0; i < MG; i++) x += (double)v->cond_w[(l * 2 * C + o) * MG + i] * cond[i * n + t];
+                for (long j = 0; j < (long)K; j++) {
+                    long s = (long)t + (j - (long)(K - 1) / 2) * d;
+                    if (s < 0 || s >= (long)n) continue;
+                    for (size_t i = 0; i < C; i++)
+                        x += (double)v->in_w[l][(o * C + i) * K + (size_t)j] * h[i * n + (size_t)s];
+                }
+                pre[o * n + t] = x;
+            }
+        for (size_t i = 0; i < C * n; i++) acts[i] = tanh(pre[i]) / (1 + exp(-pre[C * n + i]));
+        for (size_t o = 0; o < (l < L - 1 ? 2 * C : C); o++)
+            for (size_t t = 0; t < n; t++) {
+                double x = v->rs_b[l][o];
+                for (size_t i = 0; i < C; i++) x += (double)v->rs_w[l][o * C + i] * acts[i * n + t];
+                if (l < L - 1 && o < C) h[o * n + t] += x;
+                else skip[(o % C) * n + t] += x;
+            }
+    }
+    double worst = 0;
+    for (size_t o = 0; o < 2 * H; o += rows_every)
+        for (size_t t = 0; t < n; t++) {
+            double x = v->end_b[o];
+            for (size_t i = 0; i < C; i++) x += (double)v->end_w[o * C + i] * skip[i * n + t];
+            worst = fmax(worst, fabs(out[o * n + t] - x));
+        }
+    free(h), free(skip), free(pre), free(acts);
+    return worst;
+}
+
+static void test_wn_winograd_taps(void **state) {
+    (void)state;
+    const wg_config cfgs[] = {make_config(16000, 128, 20, 2, 8, 2, 2, 6, 8, 3),
+                              make_config(16000, 128, 20, 2, 8, 2, 2, 5, 96, 3),
+                              make_config(16000, 128, 20, 2, 8, 2, 2, 3, 64, 5)};
+    const size_t lengths[] = {1, 3, 37, 128, 129, 4100};
+    assert_int_equal(wg_wn_winograd_pays(&cfgs[0]), 0);
+    assert_int_equal(wg_wn_winograd_pays(&cfgs[1]), 1);
+    assert_int_equal(wg_wn_winograd_pays(&cfgs[2]), 0); /* kernel 5 */
+    for (int ci = 0; ci < 3; ci++) {
+        const wg_config *c = &cfgs[ci];
+        wg_model *m = random_model(c);
+        assert_int_equal(m->winograd, ci == 1);
+        const wg_flow_view *v = &m->flows[0];
+        for (size_t li = 0; li < sizeof lengths / sizeof lengths[0]; li++) {
+            size_t n = lengths[li], MG = (size_t)c->n_mel_channels * c->n_group, H = (size_t)v->n_half;
+            if (ci == 1 && n > 200 && n < 4000) continue;
+            float *a0 = malloc(H * n * sizeof(float)), *cond = malloc(MG * n * sizeof(float));
+            float *out = malloc(2 * H * n * sizeof(float)), *ref = malloc(2 * H * n * sizeof(float));
+            float *wmem = malloc(wg_wn_work_floats(c, n) * sizeof(float));
+            size_t ns = wg_wn_scratch_floats(c);
+            float *scratch = malloc((ns ? ns : 1) * sizeof(float));
+            for (size_t i = 0; i < H * n; i++) a0[i] = nrand();
+            for (size_t i = 0; i < MG * n; i++) cond[i] = nrand();
+            wg_wn_work w;
+            wg_wn_work_init(&w, c, n, wmem);
+            wg_model_set_winograd(m, 0);
+            wg_wn_forward(m, v, a0, n, cond, n, &w, ref, scratch);
+            wg_model_set_winograd(m, 1);
+            assert_int_equal(m->winograd, c->wn_kernel_size == 3);
+            wg_wn_forward(m, v, a0, n, cond, n, &w, out, scratch);
+            double e = max_abs_diff(out, ref, 2 * H * n), scale = max_abs(ref, 2 * H * n);
+            size_t every = n > 1000 ? 7 : 1; /* the float64 WN is slow; a sample of the rows */
+            bool f64 = n * (size_t)c->wn_n_channels < 100000 || ci == 1;
+            double e_win = f64 ? wn_f64_max_err(m, v, a0, cond, n, out, every) : -1;
+            double e_dir = e_win >= 0 ? wn_f64_max_err(m, v, a0, cond, n, ref, every) : -1;
+            printf("WN %d x %d (kernel %d), %4zu steps: Winograd vs tap GEMMs max |diff| %.2e of %.2e; vs float64: "
+                   "Winograd %.2e, tap GEMMs %.2e\n",
+                   c->wn_n_layers, c->wn_n_channels, c->wn_kernel_size, n, e, scale, e_win, e_dir);
+            assert_true(scale > 1e-3);
+            if (e_dir >= 0) assert_true(e_dir <= 1e-5 * scale);
+            if (c->wn_kernel_size == 3) {
+                assert_true(e <= 1e-5 * scale);
+                if (e_win >= 0) assert_true(e_win <= 1e-5 * scale);
+            } else {
+                assert_true(e == 0); /* other kernels never take the Winograd path */
+            }
+            free(a0), free(cond), free(out), free(ref), free(wmem), free(scratch);
+        }
         wg_model_free(m);
     }
 }
@@ -421,6 +541,7 @@ int main(void) {
         cmocka_unit_test(test_team_matches_one_thread),
         cmocka_unit_test(test_upsampler_against_direct_sum),
         cmocka_unit_test(test_wn_cond_batches_agree),
+        cmocka_unit_test(test_wn_winograd_taps),
         cmocka_unit_test(test_philox_and_normals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -23,6 +23,18 @@ static void test_reference_model_loads(void **state) {
     printf("parameters %zu (file holds %zu), receptive field %zu samples, %.3f GFLOP/s of audio\n", info.n_parameters,
            total, info.receptive_field_samples, info.flops_per_second / 1e9);
     assert_int_equal(info.n_parameters, total);
+    /* the tiny model is too narrow for the Winograd taps: it computes the model's FLOPs; with them
+     * on, each layer's three tap GEMMs (2C × C) per step become six per four steps */
+    assert_true(!m->winograd && info.computed_flops_per_second == info.flops_per_second);
+    wg_model_set_winograd(m, 1);
+    wg_model_info wino = wg_model_get_info(m);
+    double C = c->wn_n_channels;
+    double saved = c->n_flows * c->wn_n_layers * 2 * (2 * C * C) * 1.5 * c->sampling_rate / c->n_group;
+    printf("Winograd taps: %.4f of %.4f GFLOP/s of audio computed\n", wino.computed_flops_per_second / 1e9,
+           wino.flops_per_second / 1e9);
+    assert_true(wino.flops_per_second == info.flops_per_second);
+    assert_true(fabs(wino.flops_per_second - wino.computed_flops_per_second - saved) <= 1e-9 * saved);
+    wg_model_set_winograd(m, 0);
     /* reach per flow (3-1)/2 * (2^3 - 1) = 7 steps, 4 flows: 28 steps each side, 8 samples a step */
     assert_int_equal(info.receptive_field_samples, (2 * 28 + 1) * 8);
     /* the loaded tensors are the file's, in place */

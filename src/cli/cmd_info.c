@@ -47,5 +47,8 @@ int cmd_info(int argc, char **argv) {
     printf("  parameters: %zu (%.2f MB as float32)\n", info.n_parameters, info.n_parameters * 4.0 / 1e6);
     printf("  receptive field: %zu samples (%.1f ms)\n", info.receptive_field_samples, info.receptive_field_ms);
     printf("  synthesis cost: %.2f GFLOP per second of audio\n", info.flops_per_second / 1e9);
+    if (info.computed_flops_per_second < info.flops_per_second)
+        printf("  computed:  %.2f GFLOP per second of audio (the dilated taps by Winograd's F(4,3))\n",
+               info.computed_flops_per_second / 1e9);
     return CLI_OK;
 }
