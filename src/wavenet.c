@@ -62,8 +62,8 @@ static inline void wino_out(const float *m, size_t stride, float y[4]) {
 /* pre[o][t] += Σ_j W_j[o]·h[t + (j − 1)·d] for t in [c0, c1), by Winograd's F(4,3) (Lavin & Gray,
  * 2016) along the dilated time axis: a quad's four outputs y[t + i·d], i < 4, come from the six
  * inputs x[t + (k − 1)·d], k < 6, through six products U_k·D_k instead of twelve W_j·x. Quads sit
- * in blocks of 4d columns aligned to column 0, not to c0, so a column's arithmetic is the same
- * however the team splits the columns; a member also computes the quads of its edge blocks whose
+ * in blocks of 4d columns aligned to column 0, not to c0, so a column's quad and transforms are
+ * the same however the team splits the columns; a member also computes the quads of its edge blocks whose
  * other outputs are its neighbours' (and drops those). h and pre point at column 0; h's rows are
  * valid (data or zero padding) up to column lim − 1, and inputs past it only reach outputs past
  * n, so they are read as zero. u: W0, the four transforms of wg_model_refresh, W2. */

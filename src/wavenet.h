@@ -46,7 +46,7 @@ void wg_wn_forward(const wg_model *m, const wg_flow_view *v, const float *a0, si
 /* The same for columns [c0, c1) of the n, as one member of a team that splits the columns (every
  * member calls it with the same buffers, its own columns and its own scratch); it meets the team
  * at the barriers between layers, where the dilated taps read the neighbours' columns. team NULL:
- * alone. A column's result does not depend on how the columns are split. */
+ * alone. */
 void wg_wn_forward_part(const wg_model *m, const wg_flow_view *v, const float *a0, size_t lda, const float *cond,
                         size_t n, wg_wn_work *w, float *out, size_t c0, size_t c1, wg_team *team, float *scratch);
 

@@ -164,8 +164,9 @@ static wg_config make_config(int rate, int hop, int n_mel, int flows, int group,
     return c;
 }
 
-static void round_trip(const wg_config *cfg, size_t frames) {
+static void round_trip(const wg_config *cfg, size_t frames, int winograd) {
     wg_model *m = random_model(cfg);
+    wg_model_set_winograd(m, winograd);
     size_t T = wg_synth_samples(m, frames), M = (size_t)cfg->n_mel_channels;
     float *mel = malloc(M * frames * sizeof(float)), *x = malloc(T * sizeof(float));
     float *z = malloc(T * sizeof(float)), *y = malloc(T * sizeof(float)), *z2 = malloc(T * sizeof(float));
@@ -189,11 +190,11 @@ static void round_trip(const wg_config *cfg, size_t frames) {
     double el = fabs(lk.log_likelihood - lk2.log_likelihood) / fabs(lk.log_likelihood);
     assert_int_equal(wg_decode(m, mel, frames, z, T, 1.0f, z2, &p, &err), 0);
     double ed = max_abs_diff(y, z2, T) / max_abs(y, T);
-    printf("%2d kHz hop %3d mel %2d flows %d group %d early %d/%d WN %dx%d k%d, %zu samples: "
+    printf("%2d kHz hop %3d mel %2d flows %d group %d early %d/%d WN %dx%d k%d%s, %zu samples: "
            "|x - inv(fwd(x))| %.1e, chunked z %.1e ll %.1e audio %.1e (%.3f nats/sample)\n",
            cfg->sampling_rate / 1000, cfg->hop_length, cfg->n_mel_channels, cfg->n_flows, cfg->n_group,
-           cfg->n_early_size, cfg->n_early_every, cfg->wn_n_layers, cfg->wn_n_channels, cfg->wn_kernel_size, T, e, ec,
-           el, ed, lk.nats_per_sample);
+           cfg->n_early_size, cfg->n_early_every, cfg->wn_n_layers, cfg->wn_n_channels, cfg->wn_kernel_size,
+           m->winograd ? " Winograd" : "", T, e, ec, el, ed, lk.nats_per_sample);
     assert_true(e <= 1e-5);
     assert_true(ec <= 1e-5 && el <= 1e-6 && ed <= 1e-5);
     free(mel), free(x), free(z), free(y), free(z2);
@@ -209,10 +210,14 @@ static void test_round_trips(void **state) {
         make_config(22050, 64, 20, 3, 8, 4, 2, 4, 10, 3),  /* no early output (every 4 > flows) */
         make_config(16000, 96, 32, 4, 8, 1, 2, 2, 8, 3),   /* early output after every flow */
         make_config(24000, 120, 16, 4, 6, 2, 2, 3, 8, 7),  /* n_group 6, kernel 7 */
+        make_config(16000, 128, 20, 2, 8, 2, 2, 5, 96, 3), /* wide enough for the Winograd taps by default */
     };
-    size_t frames[] = {9, 12, 10, 40, 20, 11};
-    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++)
-        round_trip(&cs[i], frames[i]);
+    size_t frames[] = {9, 12, 10, 40, 20, 11, 20};
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+        round_trip(&cs[i], frames[i], wg_wn_winograd_pays(&cs[i]));
+        if (cs[i].wn_kernel_size == 3) /* and the other way */
+            round_trip(&cs[i], frames[i], !wg_wn_winograd_pays(&cs[i]));
+    }
 }
 
 static void test_synthesis_is_split_invariant(void **state) {
