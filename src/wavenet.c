@@ -63,37 +63,39 @@ static inline void wino_out(const float *m, size_t stride, float y[4]) {
  * 2016) along the dilated time axis: a quad's four outputs y[t + i·d], i < 4, come from the six
  * inputs x[t + (k − 1)·d], k < 6, through six products U_k·D_k instead of twelve W_j·x. Quads sit
  * in blocks of 4d columns aligned to column 0, not to c0, so a column's quad and transforms are
- * the same however the team splits the columns; a member also computes the quads of its edge blocks whose
- * other outputs are its neighbours' (and drops those). h and pre point at column 0; h's rows are
+ * the same however the team splits the columns; a member also computes the quads of its edge
+ * blocks whose other outputs are its neighbours' (and drops those). h and pre point at column 0; h's rows are
  * valid (data or zero padding) up to column lim − 1, and inputs past it only reach outputs past
  * n, so they are read as zero. u: W0, the four transforms of wg_model_refresh, W2. */
 static void taps_winograd(const float *const u[6], size_t C, const float *h, size_t ldh, size_t lim, size_t d,
                           size_t c0, size_t c1, float *pre, size_t ldp, float *scratch, size_t tile) {
     size_t blk = 4 * d, b_end = (c1 + blk - 1) / blk, per = tile / d ? tile / d : 1;
+    if (per > WINO_TILE) per = WINO_TILE;
+    size_t lo[WINO_TILE], hi[WINO_TILE]; /* the tile's blocks' quads r in [lo, hi) */
     for (size_t b0 = c0 / blk; b0 < b_end; b0 += per) {
-        size_t b1 = b0 + per < b_end ? b0 + per : b_end, np = 0;
-        /* block b's quads r in [lo, hi): those with an output in [c0, c1) and a first output < c1 */
-#define QUADS(b, lo, hi)                                                                           \
-    size_t B = (b) * blk, lo = B + 3 * d < c0 ? c0 - B - 3 * d : 0, hi = c1 - B < d ? c1 - B : d
-        for (size_t b = b0; b < b1; b++) {
-            QUADS(b, lo, hi);
-            np += hi - lo;
+        size_t nb = b0 + per < b_end ? per : b_end - b0, np = 0;
+        /* those with an output in [c0, c1) and a first output < c1 */
+        for (size_t b = 0; b < nb; b++) {
+            size_t B = (b0 + b) * blk;
+            lo[b] = B + 3 * d < c0 ? c0 - B - 3 * d : 0;
+            hi[b] = c1 - B < d ? c1 - B : d;
+            np += hi[b] - lo[b];
         }
         float *D = scratch, *M = scratch + 6 * C * np;
         for (size_t ch = 0; ch < C; ch++) {
             const float *x = h + ch * ldh;
             float *o = D + ch * np;
-            for (size_t b = b0; b < b1; b++) {
-                QUADS(b, lo, hi);
+            for (size_t b = 0; b < nb; b++) {
+                size_t B = (b0 + b) * blk;
                 const float *xb = x + B; /* x_k of quad r is xb[r + (k − 1)·d] */
                 if (B + 5 * d <= lim) {
-                    for (size_t r = lo; r < hi; r++, o++) {
+                    for (size_t r = lo[b]; r < hi[b]; r++, o++) {
                         const float xk[6] = {xb[r - d], xb[r], xb[r + d],
                                              xb[r + 2 * d], xb[r + 3 * d], xb[r + 4 * d]};
                         wino_in(o, np * C, xk);
                     }
                 } else {
-                    for (size_t r = lo; r < hi; r++, o++) {
+                    for (size_t r = lo[b]; r < hi[b]; r++, o++) {
                         float xk[6];
                         for (size_t k = 0; k < 6; k++) xk[k] = B + r + k * d < lim + d ? xb[r + k * d - d] : 0.0f;
                         wino_in(o, np * C, xk);
@@ -106,8 +108,8 @@ static void taps_winograd(const float *const u[6], size_t C, const float *h, siz
         for (size_t row = 0; row < 2 * C; row++) {
             const float *m = M + row * np;
             float *y = pre + row * ldp;
-            for (size_t b = b0; b < b1; b++) {
-                QUADS(b, lo, hi);
+            for (size_t b = 0; b < nb; b++) {
+                size_t B = (b0 + b) * blk;
                 float *yb = y + B;
                 if (B >= c0 && B + blk <= c1) {
                     for (size_t r = 0; r < d; r++, m++) {
@@ -116,7 +118,7 @@ static void taps_winograd(const float *const u[6], size_t C, const float *h, siz
                         for (size_t i = 0; i < 4; i++) yb[r + i * d] += yi[i];
                     }
                 } else {
-                    for (size_t r = lo; r < hi; r++, m++) {
+                    for (size_t r = lo[b]; r < hi[b]; r++, m++) {
                         float yi[4];
                         wino_out(m, S, yi);
                         for (size_t i = 0; i < 4; i++) {
@@ -127,7 +129,6 @@ static void taps_winograd(const float *const u[6], size_t C, const float *h, siz
                 }
             }
         }
-#undef QUADS
     }
 }
 
