@@ -11,7 +11,8 @@ typedef struct wg_adam_params {
 
 wg_adam_params wg_adam_default_params(void); /* 0.9, 0.999, 1e-8, 0 */
 
-/* One step (step counts from 1) at learning rate lr: theta, m and v are updated in place. */
+/* One step (step counts from 1) at learning rate lr: theta, m and v are updated in place (four
+ * arrays that do not overlap), in float32 arithmetic as torch's is. */
 void wg_adam_step(float *theta, const float *grad, float *m, float *v, size_t n, long step, double lr,
                   const wg_adam_params *p);
 

@@ -46,6 +46,16 @@ void wg_add_bias(float *x, size_t rows, size_t n, size_t ld, const float *bias) 
     }
 }
 
+void wg_add_bias_to(float *y, const float *x, size_t rows, size_t n, size_t ld, const float *bias) {
+    for (size_t r = 0; r < rows; r++) {
+        float v = bias[r];
+        const float *in = x + r * ld;
+        float *out = y + r * ld;
+        for (size_t t = 0; t < n; t++)
+            out[t] = in[t] + v;
+    }
+}
+
 /* e^x, clamped to [e^-87, e^88], within 2 ulp of expf: Cody-Waite reduction by ln 2 and Cephes'
  * polynomial, written without calls or branches so that the loops below vectorise (libm's expf
  * and tanhf cost a tenth of a training step when called per element). */

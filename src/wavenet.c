@@ -134,7 +134,7 @@ static void taps_winograd(const float *const u[6], size_t C, const float *h, siz
 
 size_t wg_wn_work_floats(const wg_config *c, size_t cap) {
     size_t C = (size_t)c->wn_n_channels;
-    return C * (cap + 2 * wn_pad(c)) + cond_layers(c) * 2 * C * cap + C * cap + C * cap;
+    return 2 * C * (cap + 2 * wn_pad(c)) + cond_layers(c) * 2 * C * cap + C * cap + C * cap;
 }
 
 void wg_wn_work_init(wg_wn_work *w, const wg_config *c, size_t cap, float *mem) {
@@ -142,7 +142,8 @@ void wg_wn_work_init(wg_wn_work *w, const wg_config *c, size_t cap, float *mem) 
     w->capacity = cap;
     w->pad = wn_pad(c);
     w->cond_layers = cond_layers(c);
-    w->h = mem, mem += C * (cap + 2 * w->pad);
+    w->h[0] = mem, mem += C * (cap + 2 * w->pad);
+    w->h[1] = mem, mem += C * (cap + 2 * w->pad);
     w->pre = mem, mem += w->cond_layers * 2 * C * cap;
     w->acts = mem, mem += C * cap;
     w->skip = mem;
@@ -158,17 +159,19 @@ void wg_wn_forward_part(const wg_model *m, const wg_flow_view *v, const float *a
     const wg_config *c = &m->cfg;
     size_t C = (size_t)c->wn_n_channels, L = (size_t)c->wn_n_layers, K = (size_t)c->wn_kernel_size;
     size_t MG = (size_t)c->n_mel_channels * c->n_group, P = w->pad, ldh = n + 2 * P, nc = c1 - c0;
-    float *hc = w->h + P + c0; /* h's first real column of this part */
+    float *hc[2] = {w->h[0] + P + c0, w->h[1] + P + c0}; /* h's first real columns of this part */
     float *acts = w->acts + c0, *skip = w->skip + c0;
-    /* the members' dilated taps of the last WN (this buffer's previous user) may still read h */
+    /* the members' dilated taps of the last WN (these buffers' previous user) may still read h */
     wg_team_barrier(team);
     /* the zero padding: what a conv with padding = dilation·(K−1)/2 sees past either end */
     for (size_t r = 0; r < C && c0 < c1; r++) { /* by the members at the ends; one with no columns stays out */
-        if (c0 == 0) memset(w->h + r * ldh, 0, P * sizeof(float));
-        if (c1 == n) memset(w->h + P + r * ldh + n, 0, P * sizeof(float));
+        for (int k = 0; k < 2; k++) {
+            if (c0 == 0) memset(w->h[k] + r * ldh, 0, P * sizeof(float));
+            if (c1 == n) memset(w->h[k] + P + r * ldh + n, 0, P * sizeof(float));
+        }
     }
-    wg_fill_bias(hc, C, nc, ldh, v->start_b);
-    wg_gemm(C, nc, (size_t)v->n_half, v->start_w, (size_t)v->n_half, a0 + c0, lda, 1.0f, hc, ldh);
+    wg_fill_bias(hc[0], C, nc, ldh, v->start_b);
+    wg_gemm(C, nc, (size_t)v->n_half, v->start_w, (size_t)v->n_half, a0 + c0, lda, 1.0f, hc[0], ldh);
     /* skip starts at the sum of every layer's skip bias: one pass instead of one a layer */
     for (size_t r = 0; r < C && c0 < c1; r++) {
         float b = 0.0f;
@@ -177,6 +180,8 @@ void wg_wn_forward_part(const wg_model *m, const wg_flow_view *v, const float *a
     }
     for (size_t i = 0; i < L; i++) {
         size_t d = (size_t)1 << i;
+        const float *h = w->h[i % 2] + P, *hin = hc[i % 2];
+        float *hout = hc[(i + 1) % 2];
         /* pre = in_b + cond_b slice + cond_w slice · cond + Σ_j W_j · h shifted by (j − (K−1)/2)·d;
          * the cond terms of w->cond_layers layers at a time, in one GEMM that packs cond once */
         size_t LB = w->cond_layers, nb = L - i < LB ? L - i : LB;
@@ -186,23 +191,25 @@ void wg_wn_forward_part(const wg_model *m, const wg_flow_view *v, const float *a
                 wg_fill_bias2(pre + b * 2 * C * n, 2 * C, nc, n, v->in_b[i + b], v->cond_b + (i + b) * 2 * C);
             wg_gemm(nb * 2 * C, nc, MG, v->cond_w + i * 2 * C * MG, MG, cond + c0, n, 1.0f, pre, n);
         }
-        wg_team_barrier(team); /* h complete: the taps read the neighbours' columns */
+        /* h complete: the taps read the neighbours' columns. The members' residual updates of
+         * the layer before wrote the other buffer, which this layer's taps do not read, so they
+         * needed no barrier of their own; this one also orders them before the next layer's writes */
+        wg_team_barrier(team);
         if (m->winograd && c0 < c1) {
             const float *taps = v->in_w_taps + i * 3 * 2 * C * C, *t = v->in_w_wino + i * 4 * 2 * C * C;
             const float *u[6] = {taps, t, t + 2 * C * C, t + 4 * C * C, t + 6 * C * C, taps + 4 * C * C};
-            taps_winograd(u, C, w->h + P, ldh, n + P, d, c0, c1, pre - c0, n, scratch, wino_tile_quads(c));
+            taps_winograd(u, C, h, ldh, n + P, d, c0, c1, pre - c0, n, scratch, wino_tile_quads(c));
         } else {
             for (size_t j = 0; j < K; j++) {
                 long shift = ((long)j - (long)(K - 1) / 2) * (long)d;
-                wg_gemm(2 * C, nc, C, v->in_w_taps + (i * K + j) * 2 * C * C, C, hc + shift, ldh, 1.0f, pre, n);
+                wg_gemm(2 * C, nc, C, v->in_w_taps + (i * K + j) * 2 * C * C, C, hin + shift, ldh, 1.0f, pre, n);
             }
         }
         wg_gate(acts, n, pre, n, C, nc);
         const float *rw = v->rs_w[i], *rb = v->rs_b[i];
         if (i < L - 1) {
-            wg_team_barrier(team); /* every member's taps have read h before any member updates it */
-            wg_add_bias(hc, C, nc, ldh, rb);
-            wg_gemm(C, nc, C, rw, C, acts, n, 1.0f, hc, ldh);
+            wg_add_bias_to(hout, hin, C, nc, ldh, rb);
+            wg_gemm(C, nc, C, rw, C, acts, n, 1.0f, hout, ldh);
             wg_gemm(C, nc, C, rw + C * C, C, acts, n, 1.0f, skip, n);
         } else {
             wg_gemm(C, nc, C, rw, C, acts, n, 1.0f, skip, n);
@@ -272,8 +279,8 @@ void wg_wn_forward_cached(const wg_model *m, const wg_flow_view *v, const float 
         const float *rw = v->rs_w[i], *rb = v->rs_b[i];
         if (i < L - 1) {
             float *next = w->h + (i + 1) * C * ldh;
-            memcpy(next, hi, C * ldh * sizeof(float));
-            wg_add_bias(next + P, C, n, ldh, rb);
+            zero_pads(next, C, n, P);
+            wg_add_bias_to(next + P, hi + P, C, n, ldh, rb);
             wg_gemm(C, n, C, rw, C, w->acts, n, 1.0f, next + P, ldh);
             wg_add_bias(w->skip, C, n, n, rb + C);
             wg_gemm(C, n, C, rw + C * C, C, w->acts, n, 1.0f, w->skip, n);

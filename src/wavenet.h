@@ -20,7 +20,8 @@
 typedef struct wg_wn_work {
     size_t capacity; /* steps the buffers hold */
     size_t pad;      /* zero columns each side of h: (K − 1)/2 · 2^(L−1) */
-    float *h;        /* (C, capacity + 2·pad) */
+    float *h[2];     /* (C, capacity + 2·pad) each: layer i reads h[i % 2] and writes h[(i + 1) % 2],
+                      * so a team needs no barrier between its taps and its residual updates */
     size_t cond_layers; /* layers whose cond terms one GEMM computes */
     float *pre;      /* [cond_layers] (2C, capacity) */
     float *acts;     /* (C, capacity) */
