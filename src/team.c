@@ -19,8 +19,9 @@ struct wg_team {
     void (*fn)(void *, int, int);
     void *arg;
     /* the barrier: members count in; the last resets the count and bumps the phase the others
-     * spin on. Synthesis meets it twice a WN layer, ~10 µs apart on small models, where sleeping
-     * on a futex costs as much as the work between; spinning yields the core after a while. */
+     * spin on. Synthesis meets it once a WN layer, microseconds apart on small models and short
+     * streaming windows, where sleeping on a futex costs as much as the work between; spinning
+     * yields the core after a while. */
     atomic_int arrived;
     atomic_uint phase;
 };
