@@ -8,9 +8,9 @@ RUN_DIR/train.csv gives the steps, the wall time (its elapsed_s restarts at ever
 segments are summed) and the last validation NLL; the quality JSON is what
 `tools/eval_quality.py --json` writes (copy-synthesis of the held-out files against Griffin-Lim).
 
-A run that started from an earlier export (`waveglow train --init`) is a second stage:
-`--continues OLD_CARD` reads the earlier card's steps, wall time and validation NLLs (run the
-tool before the old card is overwritten, or give a copy) and the card reports both stages.
+A run that started from an earlier export (`waveglow train --init`) is a further stage:
+`--continues OLD_CARD` reads the earlier card's steps, wall time, stages and validation NLLs (run
+the tool before the old card is overwritten, or give a copy) and the card reports every stage.
 """
 import argparse
 import csv
@@ -51,15 +51,42 @@ def training_lines(steps, wall, vals, hardware):
     ]
 
 
-def earlier_stage(card):
-    """Steps, wall hours and the validation NLL text of a card this tool wrote."""
+def earlier_stages(card):
+    """Total steps, wall hours, stage lines and validation NLL text of a card this tool wrote: a
+    one-stage card's training lines become its stage 1"""
     text = open(card).read()
     steps = re.search(r"^- steps: ([\d,]+)", text, re.M)
     hours = re.search(r"^- wall time: ([\d.]+) h", text, re.M)
     nll = re.search(r"^- held-out log-likelihood \(validation NLL[^:]*: (.*)$", text, re.M)
     if not (steps and hours and nll):
         sys.exit(f"model_card: {card} does not look like a card this tool wrote")
-    return int(steps.group(1).replace(",", "")), float(hours.group(1)), nll.group(1)
+    total, wall = int(steps.group(1).replace(",", "")), float(hours.group(1))
+    stages = re.findall(r"^(- stage \d+: .*)$", text, re.M)
+    if stages:
+        return total, wall, stages, nll.group(1)
+    first = (f"- stage 1: {total:,} steps from the seeded start, lr 2e-4 after 200 warm-up steps, {wall:.1f} h "
+             "(the run began as one process with batch 8, then 4, then `mpirun -np 2` with batch_size 2 per rank)")
+    return total, wall, [first], "stage 1: " + nll.group(1)
+
+
+NUMBERS = ["no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+
+
+def staged_lines(before, steps, wall, vals, args):
+    total, hours, stages, nll = before
+    k = len(stages) + 1
+    count = NUMBERS[k] if k < len(NUMBERS) else str(k)
+    return [
+        f"- steps: {total + steps:,} in {count} stages, global batch 4 x 16000 samples, Adam, gradient clipping at "
+        "norm 1000, dequantisation noise of one 16-bit step",
+        *stages,
+        f"- stage {k}: {steps:,} steps from stage {k - 1}'s export, `mpirun -np 2 waveglow train --config "
+        f"{args.stage_config} --data corpus --init models/speech16k.safetensors --out run{k}` with batch_size 2 (Adam's moments "
+        f"start afresh), {args.recipe}, {wall / 3600:.1f} h",
+        f"- wall time: {hours + wall / 3600:.1f} h in all on {args.hardware}",
+        f"- held-out log-likelihood (validation NLL, nats per sample; lower is better): {nll}; "
+        f"stage {k} (its own step count): " + ", ".join(f"{v:.3f} at step {s:,}" for s, v in vals),
+    ]
 
 
 def main():
@@ -73,9 +100,11 @@ def main():
     ap.add_argument("--notes", default="", help="a paragraph on the state of the model")
     ap.add_argument("--continues", help="the card of the export this run started from (--init)")
     ap.add_argument("--recipe", default="lr 2e-4 after 100 warm-up steps",
-                    help="with --continues: the second stage's learning rate, in words")
+                    help="with --continues: the new stage's learning rate, in words")
+    ap.add_argument("--stage-config", default="models/speech16k.config.json",
+                    help="with --continues: the config the new stage trained with (as its command names it)")
     args = ap.parse_args()
-    first = earlier_stage(args.continues) if args.continues else None
+    before = earlier_stages(args.continues) if args.continues else None
     info = subprocess.run([args.waveglow, "info", "--model", args.model], check=True, capture_output=True,
                           text=True).stdout.strip().split("\n")[1:]
     q = json.load(open(args.quality))
@@ -101,17 +130,7 @@ def main():
         "```",
         "",
         "## Training",
-        *(training_lines(steps, wall, vals, args.hardware) if not first else
-          [f"- steps: {first[0] + steps:,} in two stages, global batch 4 x 16000 samples, Adam, gradient clipping at "
-           "norm 1000, dequantisation noise of one 16-bit step",
-           f"- stage 1: {first[0]:,} steps from the seeded start, lr 2e-4 after 200 warm-up steps, {first[1]:.1f} h "
-           "(the run began as one process with batch 8, then 4, then `mpirun -np 2` with batch_size 2 per rank)",
-           f"- stage 2: {steps:,} steps from stage 1's export, `mpirun -np 2 waveglow train --config "
-           "models/speech16k.config.json --data corpus --init models/speech16k.safetensors --out run2` with "
-           f"batch_size 2 (Adam's moments start afresh), {args.recipe}, {wall / 3600:.1f} h",
-           f"- wall time: {first[1] + wall / 3600:.1f} h in all on {args.hardware}",
-           f"- held-out log-likelihood (validation NLL, nats per sample; lower is better): stage 1: {first[2]}; "
-           "stage 2 (its own step count): " + ", ".join(f"{v:.3f} at step {s:,}" for s, v in vals)]),
+        *(staged_lines(before, steps, wall, vals, args) if before else training_lines(steps, wall, vals, args.hardware)),
         "",
         "## Objective quality (copy-synthesis of the held-out files)",
         f"`tools/eval_quality.py`, sigma {q['sigma']}, {len(q['files'])} held-out files; Griffin-Lim is torchaudio's, "
