@@ -37,15 +37,6 @@ void wg_fill_bias2(float *x, size_t rows, size_t n, size_t ld, const float *a, c
     }
 }
 
-void wg_add_bias(float *x, size_t rows, size_t n, size_t ld, const float *bias) {
-    for (size_t r = 0; r < rows; r++) {
-        float v = bias[r];
-        float *row = x + r * ld;
-        for (size_t t = 0; t < n; t++)
-            row[t] += v;
-    }
-}
-
 void wg_add_bias_to(float *y, const float *x, size_t rows, size_t n, size_t ld, const float *bias) {
     for (size_t r = 0; r < rows; r++) {
         float v = bias[r];
@@ -54,6 +45,10 @@ void wg_add_bias_to(float *y, const float *x, size_t rows, size_t n, size_t ld, 
         for (size_t t = 0; t < n; t++)
             out[t] = in[t] + v;
     }
+}
+
+void wg_add_bias(float *x, size_t rows, size_t n, size_t ld, const float *bias) {
+    wg_add_bias_to(x, x, rows, n, ld, bias);
 }
 
 /* e^x, clamped to [e^-87, e^88], within 2 ulp of expf: Cody-Waite reduction by ln 2 and Cephes'

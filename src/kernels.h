@@ -28,7 +28,7 @@ void wg_fill_bias(float *x, size_t rows, size_t n, size_t ld, const float *bias)
 void wg_fill_bias2(float *x, size_t rows, size_t n, size_t ld, const float *a, const float *b);
 /* x[r][t] += bias[r] */
 void wg_add_bias(float *x, size_t rows, size_t n, size_t ld, const float *bias);
-/* y[r][t] = x[r][t] + bias[r], both with row stride ld: a copy and a bias in one pass */
+/* y[r][t] = x[r][t] + bias[r], both with row stride ld (y may be x): a copy and a bias in one pass */
 void wg_add_bias_to(float *y, const float *x, size_t rows, size_t n, size_t ld, const float *bias);
 
 /* y = tanh(x), y = sigmoid(x) element-wise (y may be x): vectorised, within 1e-7 absolute of

@@ -64,9 +64,9 @@ static inline void wino_out(const float *m, size_t stride, float y[4]) {
  * inputs x[t + (k − 1)·d], k < 6, through six products U_k·D_k instead of twelve W_j·x. Quads sit
  * in blocks of 4d columns aligned to column 0, not to c0, so a column's quad and transforms are
  * the same however the team splits the columns; a member also computes the quads of its edge
- * blocks whose other outputs are its neighbours' (and drops those). h and pre point at column 0; h's rows are
- * valid (data or zero padding) up to column lim − 1, and inputs past it only reach outputs past
- * n, so they are read as zero. u: W0, the four transforms of wg_model_refresh, W2. */
+ * blocks whose other outputs are its neighbours' (and drops those). h and pre point at column 0;
+ * h's rows are valid (data or zero padding) up to column lim − 1, and inputs past it only reach
+ * outputs past n, so they are read as zero. u: W0, the four transforms of wg_model_refresh, W2. */
 static void taps_winograd(const float *const u[6], size_t C, const float *h, size_t ldh, size_t lim, size_t d,
                           size_t c0, size_t c1, float *pre, size_t ldp, float *scratch, size_t tile) {
     size_t blk = 4 * d, b_end = (c1 + blk - 1) / blk, per = tile / d ? tile / d : 1;
@@ -159,7 +159,6 @@ void wg_wn_forward_part(const wg_model *m, const wg_flow_view *v, const float *a
     const wg_config *c = &m->cfg;
     size_t C = (size_t)c->wn_n_channels, L = (size_t)c->wn_n_layers, K = (size_t)c->wn_kernel_size;
     size_t MG = (size_t)c->n_mel_channels * c->n_group, P = w->pad, ldh = n + 2 * P, nc = c1 - c0;
-    float *hc[2] = {w->h[0] + P + c0, w->h[1] + P + c0}; /* h's first real columns of this part */
     float *acts = w->acts + c0, *skip = w->skip + c0;
     /* the members' dilated taps of the last WN (these buffers' previous user) may still read h */
     wg_team_barrier(team);
@@ -170,8 +169,9 @@ void wg_wn_forward_part(const wg_model *m, const wg_flow_view *v, const float *a
             if (c1 == n) memset(w->h[k] + P + r * ldh + n, 0, P * sizeof(float));
         }
     }
-    wg_fill_bias(hc[0], C, nc, ldh, v->start_b);
-    wg_gemm(C, nc, (size_t)v->n_half, v->start_w, (size_t)v->n_half, a0 + c0, lda, 1.0f, hc[0], ldh);
+    float *h0 = w->h[0] + P + c0; /* the first buffer's first real column of this part */
+    wg_fill_bias(h0, C, nc, ldh, v->start_b);
+    wg_gemm(C, nc, (size_t)v->n_half, v->start_w, (size_t)v->n_half, a0 + c0, lda, 1.0f, h0, ldh);
     /* skip starts at the sum of every layer's skip bias: one pass instead of one a layer */
     for (size_t r = 0; r < C && c0 < c1; r++) {
         float b = 0.0f;
@@ -180,8 +180,8 @@ void wg_wn_forward_part(const wg_model *m, const wg_flow_view *v, const float *a
     }
     for (size_t i = 0; i < L; i++) {
         size_t d = (size_t)1 << i;
-        const float *h = w->h[i % 2] + P, *hin = hc[i % 2];
-        float *hout = hc[(i + 1) % 2];
+        const float *h = w->h[i % 2] + P; /* column 0 of this layer's input */
+        float *hout = w->h[(i + 1) % 2] + P + c0;
         /* pre = in_b + cond_b slice + cond_w slice · cond + Σ_j W_j · h shifted by (j − (K−1)/2)·d;
          * the cond terms of w->cond_layers layers at a time, in one GEMM that packs cond once */
         size_t LB = w->cond_layers, nb = L - i < LB ? L - i : LB;
@@ -202,13 +202,13 @@ void wg_wn_forward_part(const wg_model *m, const wg_flow_view *v, const float *a
         } else {
             for (size_t j = 0; j < K; j++) {
                 long shift = ((long)j - (long)(K - 1) / 2) * (long)d;
-                wg_gemm(2 * C, nc, C, v->in_w_taps + (i * K + j) * 2 * C * C, C, hin + shift, ldh, 1.0f, pre, n);
+                wg_gemm(2 * C, nc, C, v->in_w_taps + (i * K + j) * 2 * C * C, C, h + c0 + shift, ldh, 1.0f, pre, n);
             }
         }
         wg_gate(acts, n, pre, n, C, nc);
         const float *rw = v->rs_w[i], *rb = v->rs_b[i];
         if (i < L - 1) {
-            wg_add_bias_to(hout, hin, C, nc, ldh, rb);
+            wg_add_bias_to(hout, h + c0, C, nc, ldh, rb);
             wg_gemm(C, nc, C, rw, C, acts, n, 1.0f, hout, ldh);
             wg_gemm(C, nc, C, rw + C * C, C, acts, n, 1.0f, skip, n);
         } else {
