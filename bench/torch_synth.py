@@ -7,9 +7,7 @@ autograd for at least MIN_SECONDS after a warm-up.
 
     bench/torch_synth.py MODEL MEL.npy Z.npy THREADS OUT.npy MIN_SECONDS  → prints seconds=… samples_per_s=…
 """
-import json
 import os
-import struct
 import sys
 import time
 
@@ -18,16 +16,12 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
 import wg_torch  # noqa: E402
+from convert_nvidia import read_safetensors  # noqa: E402
 
 
 def load(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    cfg = json.loads(header.pop("__metadata__")["config"])
-    state = {k: torch.from_numpy(np.frombuffer(data[v["data_offsets"][0]:v["data_offsets"][1]], dtype="<f4")
-                                 .reshape(v["shape"]).copy()) for k, v in header.items()}
+    cfg, _, tensors = read_safetensors(path)
+    state = {k: torch.from_numpy(v.copy()) for k, v in tensors.items()}
     w = cfg["waveglow_config"]
     m = wg_torch.WaveGlow(w["n_mel_channels"], w["n_flows"], w["n_group"], w["n_early_every"], w["n_early_size"],
                           w["WN_config"], hop_length=cfg["data_config"]["hop_length"], weight_norm=False)

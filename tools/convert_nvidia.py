@@ -122,8 +122,37 @@ def fold(state):
     return out
 
 
-def write_safetensors(path, tensors, config):
-    header = {"__metadata__": {"config": json.dumps(config)}}
+def read_safetensors(path):
+    """A model file's (config dict, __metadata__ dict, {name: float32 array}); ValueError where the file
+    is not a model file this project reads (short, truncated, no config, not float32, NaN or Inf)."""
+    import numpy as np
+    with open(path, "rb") as f:
+        raw = f.read()
+    n = int.from_bytes(raw[:8], "little") if len(raw) >= 8 else -1
+    if n < 0 or n > len(raw) - 8:
+        raise ValueError(f"{path}: not a safetensors file (too short, or its header runs past the end)")
+    try:
+        header = json.loads(raw[8:8 + n])
+        meta = header.pop("__metadata__")
+        config = json.loads(meta["config"])
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"{path}: no JSON header with __metadata__[\"config\"]: not a model file")
+    body, tensors = memoryview(raw)[8 + n:], {}
+    for name, t in header.items():
+        a, b = t["data_offsets"]
+        if t["dtype"] != "F32" or not 0 <= a <= b <= len(body) or b - a != 4 * int(np.prod(t["shape"])):
+            raise ValueError(f"{path}: {name} is not float32 data inside the file (truncated?)")
+        x = np.frombuffer(body[a:b], dtype="<f4").reshape(t["shape"])
+        if not np.all(np.isfinite(x)):
+            raise ValueError(f"{path}: {name} holds NaN or Inf")
+        tensors[name] = x
+    return config, meta, tensors
+
+
+def write_safetensors(path, tensors, config, metadata=None):
+    """tensors: (name, array) pairs, stored as float32; metadata: more __metadata__ strings beside the config.
+    Written to a temporary file beside path, fsynced, renamed."""
+    header = {"__metadata__": {"config": json.dumps(config), **(metadata or {})}}
     offset, blobs = 0, []
     for name, arr in tensors:
         data = arr.astype("<f4").tobytes()
