@@ -691,6 +691,22 @@ static void remove_stale_temporaries(const char *run_dir, wg_log_fn log, void *u
     closedir(d);
 }
 
+/* A new run would truncate train.csv and let pruning delete the older run's checkpoints, so
+ * without --resume the run directory must not hold a run already. */
+static int check_run_dir_unused(const char *run_dir, wg_error *err) {
+    char **l;
+    int count = list_checkpoints(run_dir, &l);
+    for (int i = 0; i < count; i++) free(l[i]);
+    free(l);
+    char csv[4200];
+    snprintf(csv, sizeof csv, "%s/train.csv", run_dir);
+    struct stat st;
+    if (count > 0 || stat(csv, &st) == 0)
+        return wg_fail(err, WG_EINVAL, "%s already holds a run (%s); pass --resume to continue it, or give a new "
+                       "--out", run_dir, count > 0 ? "checkpoints" : "train.csv");
+    return 0;
+}
+
 /* before a checkpoint: every rank must hold the weights rank 0 is about to write */
 static int check_ranks_agree(const wg_train_comm *comm, const run_state *s, wg_error *err) {
     int rc = comm_check_same(comm, s->theta, s->tr.total * sizeof(float));
@@ -756,6 +772,7 @@ int wg_train(const wg_train_request *req, const wg_train_hooks *hooks, wg_error 
         if ((rc = wg_config_parse(req->config_json, req->config_source, &s.cfg, err)) ||
             (rc = wg_train_options_parse(req->config_json, req->config_source, &s.opt, h.log, h.user, err)))
             goto done;
+        if (!req->resume && (rc = check_run_dir_unused(req->run_dir, err))) goto done;
         if (wg_trainable_build(&s.cfg, s.opt.weight_norm, &s.tr)) {
             rc = wg_fail(err, WG_ENOMEM, "out of memory");
             goto done;

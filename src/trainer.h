@@ -84,7 +84,8 @@ typedef struct wg_train_request {
     const char *config_json;   /* NVIDIA-layout config text; NULL on resume uses the checkpoint's */
     const char *config_source; /* for messages */
     const char *data;          /* folder or list file */
-    const char *run_dir;
+    const char *run_dir; /* created if missing; a new run (no resume) refuses one that holds
+                          * checkpoints or a train.csv, which it would overwrite */
     bool resume;
     const char *init_model; /* a new run starts from this model file's weights (fine-tuning; any file
                              * wg_model_load reads, with the config's model and front end), Adam's

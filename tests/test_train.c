@@ -229,6 +229,29 @@ static void test_bad_configs_and_data(void **state) {
                              WG_SOURCE_DIR, run),
                      2);
     assert_non_null(strstr(out, "does not describe the model"));
+    /* a new run into a directory that holds one is refused, and its files are left as they were
+     * (it once truncated train.csv, and pruning would have deleted the older checkpoints) */
+    char ckpt1[600], csv[600], ckpt_copy[600], csv_copy[600];
+    snprintf(ckpt1, sizeof ckpt1, "%s/ckpt-00000001.safetensors", run);
+    snprintf(csv, sizeof csv, "%s/train.csv", run);
+    tmp_path(ckpt_copy, sizeof ckpt_copy, "ckpt_copy");
+    tmp_path(csv_copy, sizeof csv_copy, "csv_copy");
+    assert_int_equal(sh("cp %s %s && cp %s %s", ckpt1, ckpt_copy, csv, csv_copy), 0);
+    assert_int_equal(run_cli(out, sizeof out, "train --config %s --data %s/audio --out %s --steps 2 -t 1 -q", cfg,
+                             WG_SOURCE_DIR, run),
+                     2);
+    assert_non_null(strstr(out, "already holds a run (checkpoints); pass --resume"));
+    assert_true(same_file(ckpt1, ckpt_copy) && same_file(csv, csv_copy));
+    char ckpt2[600];
+    snprintf(ckpt2, sizeof ckpt2, "%s/ckpt-00000002.safetensors", run);
+    assert_false(file_exists(ckpt2));
+    /* train.csv alone (a run stopped before its first checkpoint) is a run too */
+    assert_int_equal(sh("rm %s", ckpt1), 0);
+    assert_int_equal(run_cli(out, sizeof out, "train --config %s --data %s/audio --out %s --steps 2 -t 1 -q", cfg,
+                             WG_SOURCE_DIR, run),
+                     2);
+    assert_non_null(strstr(out, "already holds a run (train.csv)"));
+    assert_true(same_file(csv, csv_copy));
     /* a list with a missing file and a non-audio file: reported, skipped */
     tmp_path(list, sizeof list, "list.txt");
     fp = fopen(list, "w");
@@ -245,6 +268,7 @@ static void test_bad_configs_and_data(void **state) {
     fp = fopen(list, "w");
     fputs("/nonexistent.wav\n", fp);
     fclose(fp);
+    tmp_path(run, sizeof run, "run_unreadable");
     assert_int_equal(run_cli(out, sizeof out, "train --config %s --data %s --out %s --steps 1 -q", cfg3, list, run), 2);
     assert_non_null(strstr(out, "no readable training audio"));
     assert_int_equal(run_cli(out, sizeof out, "train --data %s --out %s", list, run), 2);

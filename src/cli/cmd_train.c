@@ -32,7 +32,7 @@ static const char *train_help =
     "n_flows; true: a third faster, n_flows times the WN activations kept).\n\n"
     "  -c, --config C.json   the config (optional with --resume: the checkpoint's is used)\n"
     "  -d, --data DIR|LIST   training audio\n"
-    "  -o, --out RUN_DIR     run directory (created if missing)\n"
+    "  -o, --out RUN_DIR     run directory (created if missing; a new run refuses one that holds a run)\n"
     "      --resume          continue from RUN_DIR's newest good checkpoint, exactly\n"
     "      --init MODEL      start a new run from MODEL's weights (fine-tuning, or going on from an\n"
     "                        exported model): the config must describe the same model and front\n"
