@@ -115,11 +115,11 @@ static void test_score(void **state) {
     double a, b, total;
     size_t na, nb, nt;
     char *p = strstr(out, "hello-world.wav");
-    assert_int_equal(sscanf(p + 15, "%zu samples %lf", &na, &a), 2);
+    assert_int_equal(sscanf(p + 15, "%zu samples log p %lf", &na, &a), 2);
     p = strstr(out, "auth-thankyou.wav");
-    assert_int_equal(sscanf(p + 17, "%zu samples %lf", &nb, &b), 2);
+    assert_int_equal(sscanf(p + 17, "%zu samples log p %lf", &nb, &b), 2);
     p = strstr(out, "total");
-    assert_int_equal(sscanf(p + 5, "%zu samples %lf", &nt, &total), 2);
+    assert_int_equal(sscanf(p + 5, "%zu samples log p %lf", &nt, &total), 2);
     printf("per-file %.5f (%zu) and %.5f (%zu) -> total %.5f (%zu)\n", a, na, b, nb, total, nt);
     assert_int_equal(nt, na + nb);
     assert_true(fabs(total - (a * na + b * nb) / nt) < 1e-4);

@@ -9,9 +9,10 @@
 
 static const char *help =
     "usage: waveglow score --model M FILE... [--json] [--threads N] [--quiet]\n\n"
-    "The exact log-likelihood of each audio file under the model (its own mel as conditioning), in\n"
-    "nats per sample of the [-1, 1] signal and as bits per 16-bit sample (lower is more likely),\n"
-    "and the total over all files: density estimation, or anomaly detection by threshold.\n"
+    "The exact log-likelihood of each audio file under the model (its own mel as conditioning), and\n"
+    "the total over all files: density estimation, or anomaly detection by threshold. Two columns:\n"
+    "log p, in nats per sample of the [-1, 1] signal (higher is more likely), and the negative\n"
+    "log-likelihood in bits per 16-bit sample, (ln 32768 - log p) / ln 2 (lower is more likely).\n"
     "A file that cannot be read is reported and scored as missing; the exit code is then 2.\n\n"
     "  -m, --model M       model file (.safetensors)\n"
     "      --json          one JSON document on stdout\n"
@@ -75,7 +76,7 @@ int cmd_score(int argc, char **argv) {
         if (json)
             cJSON_AddItemToArray(files, cli_likelihood_json(in, &lk));
         else
-            printf("%-40s %10zu samples  %9.5f nats/sample  %8.4f bits/sample\n", in, n, lk.nats_per_sample,
+            printf("%-40s %10zu samples  log p %9.5f nats/sample  NLL %8.4f bits/sample\n", in, n, lk.nats_per_sample,
                    lk.bits_per_sample16);
         free(z);
     }
@@ -94,7 +95,7 @@ int cmd_score(int argc, char **argv) {
         puts(text);
         free(text);
     } else if (total_n) {
-        printf("%-40s %10zu samples  %9.5f nats/sample  %8.4f bits/sample\n", "total", total_n, per, bits);
+        printf("%-40s %10zu samples  log p %9.5f nats/sample  NLL %8.4f bits/sample\n", "total", total_n, per, bits);
     }
     cJSON_Delete(root);
     wg_model_free(model);
