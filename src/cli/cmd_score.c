@@ -19,6 +19,12 @@ static const char *help =
     "  -t, --threads N     threads (default: all cores)\n"
     "  -q, --quiet         only the results\n" CLI_RESAMPLE_HELP "  -h, --help          this text\n";
 
+/* a file's row and the total's share this layout, which scripts (and test_score) parse */
+static void print_row(const char *name, size_t n, double nats_per_sample, double bits_per_sample16) {
+    printf("%-40s %10zu samples  log p %9.5f nats/sample  NLL %8.4f bits/sample\n", name, n, nats_per_sample,
+           bits_per_sample16);
+}
+
 int cmd_score(int argc, char **argv) {
     static const struct option opts[] = {{"model", required_argument, 0, 'm'},
                                          {"json", no_argument, 0, 'j'},
@@ -76,8 +82,7 @@ int cmd_score(int argc, char **argv) {
         if (json)
             cJSON_AddItemToArray(files, cli_likelihood_json(in, &lk));
         else
-            printf("%-40s %10zu samples  log p %9.5f nats/sample  NLL %8.4f bits/sample\n", in, n, lk.nats_per_sample,
-                   lk.bits_per_sample16);
+            print_row(in, n, lk.nats_per_sample, lk.bits_per_sample16);
         free(z);
     }
     double per = total_n ? total_ll / (double)total_n : NAN;
@@ -95,7 +100,7 @@ int cmd_score(int argc, char **argv) {
         puts(text);
         free(text);
     } else if (total_n) {
-        printf("%-40s %10zu samples  log p %9.5f nats/sample  NLL %8.4f bits/sample\n", "total", total_n, per, bits);
+        print_row("total", total_n, per, bits);
     }
     cJSON_Delete(root);
     wg_model_free(model);
