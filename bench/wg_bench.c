@@ -1,8 +1,9 @@
 /* wg_bench.c — the C side of bench/run: each subcommand times one thing and prints one line of
  * "key=value" pairs for the driver to parse.
  *   wg_bench sgemm M N K THREADS          sgemm GFLOP/s at that shape (row-major, as the model calls it)
- *   wg_bench decode MODEL MEL Z THREADS OUT [gemm|winograd]  latent → audio (wg_decode), seconds,
- *       samples/s, GFLOP/s; the last argument forces the dilated taps' path (default: the model's)
+ *   wg_bench decode MODEL MEL Z THREADS OUT [gemm|winograd][,fold]  latent → audio (wg_decode),
+ *       seconds, samples/s, GFLOP/s; the last argument forces the dilated taps' path (default: the
+ *       model's) and, with fold, folds the conditioning (wg_model_fold_conditioning) first
  *   wg_bench mel AUDIO_SECONDS RATE       the log-mel front end: seconds per minute of audio
  *   wg_bench train CONFIG BATCH SEGMENT THREADS STEPS  a full training step (with Adam): time, peak RSS
  *   wg_bench stream MODEL SECONDS THREADS [CONTEXT_MS CHUNK_STEPS [MEL.npy]]
@@ -12,6 +13,7 @@
 #include <cblas.h>
 #include <fftw3.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,7 +114,17 @@ int main(int argc, char **argv) {
         wg_array mel, z;
         if (wg_model_load(argv[2], &m, &err) || wg_npy_read(argv[3], &mel, &err) || wg_npy_read(argv[4], &z, &err))
             return die(&err);
-        if (argc == 8) wg_model_set_winograd(m, !strcmp(argv[7], "winograd"));
+        /* the last argument: gemm or winograd forces the taps' path; fold (alone or after a comma)
+         * folds the conditioning first (timed: fold_seconds) */
+        const char *opt = argc == 8 ? argv[7] : "";
+        if (!strncmp(opt, "gemm", 4) || !strncmp(opt, "winograd", 8)) wg_model_set_winograd(m, opt[0] == 'w');
+        double fold_s = 0;
+        if (strstr(opt, "fold")) {
+            double f0 = now();
+            wg_set_threads(atoi(argv[5]));
+            if (wg_model_fold_conditioning(m, SIZE_MAX, &err)) return die(&err);
+            fold_s = now() - f0;
+        }
         size_t n = z.shape[0] * z.shape[1];
         float *audio = malloc(n * sizeof(float));
         wg_run_params p = wg_run_default_params();
@@ -129,8 +141,9 @@ int main(int argc, char **argv) {
         wg_model_info info = wg_model_get_info(m);
         size_t shape[1] = {n};
         if (wg_npy_write(argv[6], audio, 1, shape, &err)) return die(&err);
-        printf("seconds=%.6f samples_per_s=%.1f gflops=%.2f rtf=%.3f reps=%d\n", t, n / t,
-               info.flops_per_second * secs / t / 1e9, secs / t, reps);
+        printf("seconds=%.6f samples_per_s=%.1f gflops=%.2f rtf=%.3f reps=%d folded=%d fold_seconds=%.4f "
+               "computed_gflops=%.2f fold_mb=%.1f\n", t, n / t, info.flops_per_second * secs / t / 1e9, secs / t, reps,
+               info.folded, fold_s, info.computed_flops_per_second * secs / t / 1e9, info.fold_bytes / 1e6);
         return 0;
     }
     if (!strcmp(argv[1], "mel") && argc == 4) {

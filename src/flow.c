@@ -34,9 +34,30 @@ int wg_flow_work_alloc(const wg_config *c, size_t cap, wg_flow_work *w) {
     return 0;
 }
 
+static size_t fold_cols(const wg_config *c, size_t cap) {
+    return cap / (size_t)(c->hop_length / c->n_group) + 2; /* cap steps span at most this many frames */
+}
+
+int wg_flow_work_fold(wg_flow_work *w, const wg_config *c) {
+    size_t cols = fold_cols(c, w->capacity), KF = 4 * (size_t)c->n_mel_channels;
+    size_t planes = (size_t)(c->hop_length / c->n_group) * wg_wn_cond_rows(c);
+    free(w->fold_mem);
+    w->fold_mem = malloc((KF + planes) * cols * sizeof(float));
+    return w->fold_mem ? 0 : -1;
+}
+
+void wg_flow_work_fold_window(wg_flow_work *w, const wg_model *m, size_t step0, size_t n_steps, size_t h_first) {
+    const wg_config *c = &m->cfg;
+    w->wn.fold = (wg_cond_fold_input){0};
+    if (!w->fold_mem || !wg_model_folded(m) || !wg_cond_fold_pays(m, n_steps)) return;
+    size_t cols = fold_cols(c, w->capacity), KF = 4 * (size_t)c->n_mel_channels;
+    w->wn.fold = (wg_cond_fold_input){w->fold_mem, cols, h_first, step0, w->fold_mem + KF * cols, cols};
+}
+
 void wg_flow_work_free(wg_flow_work *w) {
     wg_team_destroy(w->team);
     free(w->member_scratch);
+    free(w->fold_mem);
     free(w->mem);
     memset(w, 0, sizeof *w);
 }

@@ -25,10 +25,19 @@ typedef struct wg_flow_work {
     float *member_scratch; /* the same scratch of members 1 .. team size − 1 */
     size_t scratch_floats;
     float *mem;
+    float *fold_mem; /* NULL, or the folded conditioning's frames and tmp (wg_flow_work_fold) */
 } wg_flow_work;
 
 int wg_flow_work_alloc(const wg_config *cfg, size_t capacity, wg_flow_work *w);
 void wg_flow_work_free(wg_flow_work *w);
+/* Buffers for the folded conditioning (condfold.h), for windows of the work's capacity: a
+ * (4·n_mel, cols) frames matrix and its (R, rows, cols) tmp in w->wn.fold, frames left NULL
+ * until a window sets them (wg_flow_work_fold_window). -1: out of memory. */
+int wg_flow_work_fold(wg_flow_work *w, const wg_config *cfg);
+/* Points w->wn.fold at the window of steps [step0, step0 + n_steps), whose frames start at
+ * h_first, where the model is folded, the work has the buffers and the window is wide enough
+ * for the fold to pay (wg_cond_fold_pays); clears it otherwise. */
+void wg_flow_work_fold_window(wg_flow_work *w, const wg_model *m, size_t step0, size_t n_steps, size_t h_first);
 /* Threads for the flows (0: every core): more than one gives the work a team that splits each
  * layer's columns, with single-threaded GEMMs; otherwise, or where threads cannot be started, the
  * GEMMs run on OpenBLAS's threads. Sets OpenBLAS's thread count to match, so call it before each

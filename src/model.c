@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "condfold.h"
 #include "err.h"
 #include "linalg.h"
 #include "safetensors.h"
@@ -229,6 +230,7 @@ int wg_model_from_params(const wg_config *cfg, float *params, const char *source
 
 int wg_model_refresh(wg_model *m) {
     const wg_config *cfg = &m->cfg;
+    wg_model_unfold_cond(m); /* built from the weights that are changing */
     int L = cfg->wn_n_layers, C = cfg->wn_n_channels, K = cfg->wn_kernel_size;
     for (int k = 0; k < cfg->n_flows; k++) {
         wg_flow_view *v = &m->flows[k];
@@ -272,12 +274,13 @@ void wg_model_free(wg_model *m) {
     free(m->params);
     free(m->flows);
     free(m->derived);
+    free(m->cond_fold_mem);
     free(m);
 }
 
 const wg_config *wg_model_config(const wg_model *m) { return &m->cfg; }
 
-static wg_model_info info_with_taps(const wg_config *c, int winograd) {
+static wg_model_info info_with_taps(const wg_config *c, int winograd, int folded) {
     wg_model_info info = {0};
     wg_param_table t;
     if (wg_param_table_build(c, &t) == 0) {
@@ -306,9 +309,18 @@ static wg_model_info info_with_taps(const wg_config *c, int winograd) {
     double upsample = 2 * M * M * 4.0 * c->sampling_rate;
     info.flops_per_second = per_step * steps_per_s + upsample;
     info.computed_flops_per_second = info.flops_per_second - taps_saved * steps_per_s;
+    if (wg_cond_fold_supported(c)) {
+        double saved = wg_cond_fold_saved_flops_per_step(c);
+        info.folded = folded;
+        info.fold_bytes = wg_cond_fold_floats(c) * sizeof(float);
+        info.fold_breakeven_samples = (size_t)ceil(wg_cond_fold_build_flops(c) / saved) * (size_t)G;
+        if (folded) info.computed_flops_per_second -= saved * steps_per_s;
+    }
     return info;
 }
 
-wg_model_info wg_config_info(const wg_config *c) { return info_with_taps(c, wg_wn_winograd_pays(c)); }
+wg_model_info wg_config_info(const wg_config *c) { return info_with_taps(c, wg_wn_winograd_pays(c), 0); }
 
-wg_model_info wg_model_get_info(const wg_model *m) { return info_with_taps(&m->cfg, m->winograd); }
+wg_model_info wg_model_get_info(const wg_model *m) {
+    return info_with_taps(&m->cfg, m->winograd, wg_model_folded(m));
+}

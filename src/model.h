@@ -28,6 +28,8 @@ typedef struct wg_flow_view {
     double log_det_w;   /* log|det W| */
     float *in_w_taps;   /* [L][K] (2C, C): tap-major copies for GEMMs on shifted views */
     float *in_w_wino;   /* [L][4] (2C, C): Winograd F(4,3)'s middle filter transforms (K = 3 only) */
+    float *cond_fold;   /* NULL, or [hop / n_group](2CL, 4·n_mel): the upsampler folded into cond_w (condfold.h) */
+    float *cond_fold_b; /* (2CL): cond_b with the upsampler's bias folded in */
 } wg_flow_view;
 
 struct wg_model {
@@ -38,6 +40,8 @@ struct wg_model {
     void *derived; /* one allocation for every derived array and pointer list */
     float *upsample_w, *upsample_b;
     int winograd; /* the WN's dilated taps by Winograd's F(4,3) (wavenet.h); K = 3 only */
+    float *cond_fold_mem; /* NULL, or every flow's cond_fold and cond_fold_b (condfold.h) */
+    size_t cond_fold_min_frames; /* windows of fewer frames use the upsampler (wg_cond_fold_pays) */
 };
 
 /* Points views[0 .. n_flows) and the upsampler at the tensors of `base`, a flat buffer in the

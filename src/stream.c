@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "condfold.h"
 #include "err.h"
 #include "flow.h"
 #include "kernels.h"
@@ -47,7 +48,8 @@ int wg_stream_create(const wg_model *m, const wg_stream_params *params, wg_strea
     s->mel = malloc(sizeof(float) * s->M * s->cap);
     s->fifo_cap = s->chunk * s->G * 2;
     s->fifo = malloc(sizeof(float) * s->fifo_cap);
-    if (!s->mel || !s->fifo || wg_flow_work_alloc(c, s->chunk + 2 * s->context, &s->work)) {
+    if (!s->mel || !s->fifo || wg_flow_work_alloc(c, s->chunk + 2 * s->context, &s->work) ||
+        (wg_model_folded(m) && wg_flow_work_fold(&s->work, c))) {
         wg_stream_free(s);
         return wg_fail(err, WG_ENOMEM, "out of memory for a stream");
     }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "condfold.h"
 #include "err.h"
 #include "flow.h"
 #include "kernels.h"
@@ -54,10 +55,35 @@ static int plan(const wg_model *m, size_t steps, const wg_run_params *p, size_t 
     if (steps <= *chunk + 2 * *reach)
         *chunk = steps; /* one window, no overlap */
     size_t cap = *chunk + 2 * *reach < steps ? *chunk + 2 * *reach : steps;
-    if (wg_flow_work_alloc(&m->cfg, cap, work))
+    if (wg_flow_work_alloc(&m->cfg, cap, work) || (wg_model_folded(m) && wg_flow_work_fold(work, &m->cfg))) {
+        wg_flow_work_free(work);
         return wg_fail(err, WG_ENOMEM, "out of memory for a window of %zu steps", cap);
+    }
     wg_flow_work_threads(work, p->n_threads);
     return 0;
+}
+
+/* A member's share of a window's conditioning, columns [c0, c1) of n: the upsampled mel, or with
+ * the fold, the frame columns whose first step in the window is one of the member's (so that
+ * each is written once; the flows read them after the WN's first barrier). */
+static void member_cond(const wg_model *m, wg_flow_work *w, const wg_mel_view *mel, size_t w0, size_t c0, size_t c1,
+                        size_t n, int rank) {
+    const wg_cond_fold_input *f = &w->wn.fold;
+    if (!f->frames) {
+        wg_upsample_cond(m, mel, w0 + c0, c1 - c0, w->cond + c0, n, wg_flow_work_scratch(w, rank));
+        return;
+    }
+    size_t h0, h1;
+    wg_cond_fold_frame_range(&m->cfg, c0 ? w0 + c0 - 1 : w0, w0 + c1, &h0, &h1);
+    if (c0) h0++; /* the frame of step w0 + c0 − 1 is the member before's */
+    if (h0 < h1) wg_cond_fold_frames(&m->cfg, mel, f->h_first, h0, h1, (float *)f->frames, f->ld);
+}
+
+/* Sets the work up for window win: the folded conditioning's frames start at its first step's. */
+static void start_window(const wg_model *m, wg_flow_work *w, wg_window win) {
+    size_t h0, h1;
+    wg_cond_fold_frame_range(&m->cfg, win.w0, win.w1, &h0, &h1);
+    wg_flow_work_fold_window(w, m, win.w0, win.w1 - win.w0, h0);
 }
 
 typedef struct forward_job {
@@ -79,7 +105,7 @@ static void forward_member(void *arg, int rank, int size) {
     size_t k0 = j->win.c0 - j->win.w0, k1 = j->win.c1 - j->win.w0; /* the kept columns */
     wg_team_split(n, rank, size, &c0, &c1);
     if (c0 < c1) {
-        wg_upsample_cond(j->m, j->mel, j->win.w0 + c0, c1 - c0, w->cond + c0, n, wg_flow_work_scratch(w, rank));
+        member_cond(j->m, w, j->mel, j->win.w0, c0, c1, n, rank);
         for (size_t ch = 0; ch < G; ch++)
             for (size_t t = c0; t < c1; t++)
                 w->audio[ch * n + t] = j->audio[(j->win.w0 + t) * G + ch];
@@ -125,6 +151,7 @@ int wg_encode(const wg_model *m, const float *mel, size_t n_frames, const float 
         wg_window win = window_at(c0, chunk, steps, reach);
         wg_mel_view view = wg_mel_view_all(mel, n_frames);
         forward_job job = {m, &w, &view, audio, z, steps, win, log_s + c->n_flows};
+        start_window(m, &w, win);
         wg_team_run(w.team, forward_member, &job);
         if (p.progress)
             p.progress(win.c1 * G, n_samples, p.user_data);
@@ -174,7 +201,7 @@ static void inverse_member(void *arg, int rank, int size) {
     size_t G = (size_t)j->m->cfg.n_group, n = j->win.w1 - j->win.w0, c0, c1;
     wg_team_split(n, rank, size, &c0, &c1);
     if (c0 < c1) {
-        wg_upsample_cond(j->m, j->mel, j->win.w0 + c0, c1 - c0, w->cond + c0, n, wg_flow_work_scratch(w, rank));
+        member_cond(j->m, w, j->mel, j->win.w0, c0, c1, n, rank);
         if (j->z) {
             for (size_t ch = 0; ch < G; ch++)
                 for (size_t t = c0; t < c1; t++)
@@ -194,6 +221,7 @@ static void inverse_member(void *arg, int rank, int size) {
 void wg_inverse_window(const wg_model *m, wg_flow_work *w, const wg_mel_view *mel, const float *z, size_t z_ld,
                        float sigma, uint64_t seed, wg_window win, float *audio) {
     inverse_job job = {m, w, mel, z, z_ld, sigma, seed, win, audio};
+    start_window(m, w, win);
     wg_team_run(w->team, inverse_member, &job);
 }
 

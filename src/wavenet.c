@@ -24,6 +24,8 @@ static size_t cond_layers(const wg_config *c) {
     return b < 1 ? 1 : b > L ? L : b;
 }
 
+size_t wg_wn_cond_rows(const wg_config *c) { return cond_layers(c) * 2 * (size_t)c->wn_n_channels; }
+
 int wg_wn_winograd_pays(const wg_config *c) {
     return c->wn_kernel_size == 3 && c->wn_n_channels >= WINO_MIN_CHANNELS;
 }
@@ -147,6 +149,7 @@ void wg_wn_work_init(wg_wn_work *w, const wg_config *c, size_t cap, float *mem) 
     w->pre = mem, mem += w->cond_layers * 2 * C * cap;
     w->acts = mem, mem += C * cap;
     w->skip = mem;
+    w->fold = (wg_cond_fold_input){0};
 }
 
 void wg_wn_forward(const wg_model *m, const wg_flow_view *v, const float *a0, size_t lda, const float *cond, size_t n,
@@ -186,7 +189,12 @@ void wg_wn_forward_part(const wg_model *m, const wg_flow_view *v, const float *a
          * the cond terms of w->cond_layers layers at a time, in one GEMM that packs cond once */
         size_t LB = w->cond_layers, nb = L - i < LB ? L - i : LB;
         float *pre = w->pre + (i % LB) * 2 * C * n + c0;
-        if (i % LB == 0) {
+        if (i % LB == 0 && w->fold.frames && v->cond_fold) {
+            /* shared out by rows over every column: the members' gates of the layer before may
+             * still read these rows' other columns */
+            if (i) wg_team_barrier(team);
+            wg_cond_fold_apply(c, v, i * 2 * C, nb * 2 * C, &w->fold, n, c0, c1, pre - c0, n);
+        } else if (i % LB == 0) {
             for (size_t b = 0; b < nb; b++)
                 wg_fill_bias2(pre + b * 2 * C * n, 2 * C, nc, n, v->in_b[i + b], v->cond_b + (i + b) * 2 * C);
             wg_gemm(nb * 2 * C, nc, MG, v->cond_w + i * 2 * C * MG, MG, cond + c0, n, 1.0f, pre, n);

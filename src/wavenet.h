@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 
+#include "condfold.h"
 #include "model.h"
 #include "team.h"
 
@@ -26,7 +27,13 @@ typedef struct wg_wn_work {
     float *pre;      /* [cond_layers] (2C, capacity) */
     float *acts;     /* (C, capacity) */
     float *skip;     /* (C, capacity) */
+    wg_cond_fold_input fold; /* frames NULL (as init leaves it): the cond terms from cond itself;
+                              * otherwise, with the flow's cond_fold, from the mel frames */
 } wg_wn_work;
+
+/* Rows of the largest cond GEMM of the inference forward (a wg_cond_fold_input's tmp holds
+ * hop / n_group planes of this many rows). */
+size_t wg_wn_cond_rows(const wg_config *cfg);
 
 /* Whether the Winograd taps pay for their transforms at this width: from 96 channels up (K = 3).
  * Measured on one core of an AMD EPYC against the three tap GEMMs of one WN: 0.85-0.98x at 64
@@ -40,7 +47,8 @@ size_t wg_wn_work_floats(const wg_config *cfg, size_t capacity);
 /* Lays the buffers out in `mem` (wg_wn_work_floats floats). */
 void wg_wn_work_init(wg_wn_work *w, const wg_config *cfg, size_t capacity, float *mem);
 
-/* out (2·n_half, n) = WN(a0 (n_half, n) row stride lda, cond (n_mel·g, n) row stride n);
+/* out (2·n_half, n) = WN(a0 (n_half, n) row stride lda, cond (n_mel·g, n) row stride n, or the
+ * folded conditioning where w->fold.frames and v->cond_fold are set: then cond is not read);
  * scratch holds wg_wn_scratch_floats floats. */
 void wg_wn_forward(const wg_model *m, const wg_flow_view *v, const float *a0, size_t lda, const float *cond, size_t n,
                    wg_wn_work *w, float *out, float *scratch);

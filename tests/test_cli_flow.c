@@ -102,6 +102,20 @@ static void test_vocode_is_deterministic(void **state) {
     assert_non_null(strstr(out, "--context"));
     assert_int_equal(run_cli(out, sizeof out, "vocode --model %s %s -o %s --stream --chunk 0", TINY, CLIP, a), 2);
     assert_non_null(strstr(out, "--chunk"));
+    /* --fold on folds even for a clip this short (121 frames, one window): the same audio to
+     * float32 rounding */
+    assert_int_equal(run_cli(out, sizeof out, "vocode --model %s %s -o %s --seed 5 -t 1 --fold on", TINY, CLIP, b), 0);
+    assert_non_null(strstr(out, "conditioning folded"));
+    assert_int_equal(wg_npy_read(a, &x, &err), 0);
+    assert_int_equal(wg_npy_read(b, &y, &err), 0);
+    assert_int_equal(x.shape[0], y.shape[0]);
+    printf("vocode --fold on vs auto (unfolded at this length): max |diff| %.2e\n",
+           max_abs_diff(x.data, y.data, x.shape[0]));
+    assert_true(max_abs_diff(x.data, y.data, x.shape[0]) <= 1e-5 * max_abs(x.data, x.shape[0]));
+    wg_array_free(&x);
+    wg_array_free(&y);
+    assert_int_equal(run_cli(out, sizeof out, "vocode --model %s %s -o %s --fold maybe", TINY, CLIP, a), 2);
+    assert_non_null(strstr(out, "--fold"));
     assert_int_equal(run_cli(out, sizeof out, "vocode --model %s %s -o %s --sigma -1", TINY, CLIP, a), 2);
     assert_int_equal(run_cli(out, sizeof out, "vocode --model %s /nonexistent.npy -o %s", TINY, a), 2);
     assert_non_null(strstr(out, "/nonexistent.npy"));
@@ -150,6 +164,18 @@ static void test_ten_minutes_in_bounded_memory(void **state) {
     printf("10 minutes vocoded: %zu samples, peak RSS of the vocode process %.0f MB\n", w.n_samples,
            ru.ru_maxrss / 1024.0);
     assert_int_equal(w.n_samples, (size_t)FRAMES * 256);
+    /* that long, vocode folds the conditioning (--fold auto): the windows' folded path gives the
+     * upsampler's audio, to a 16-bit step */
+    char off[512];
+    tmp_path(off, sizeof off, "long-unfolded.wav");
+    assert_int_equal(run_cli(out, sizeof out, "vocode --model %s %s -o %s -q --fold off", TINY, in, off), 0);
+    wg_audio v;
+    assert_int_equal(wg_audio_read(off, 0, NULL, &v, &err), 0);
+    assert_int_equal(v.n_samples, w.n_samples);
+    double e = max_abs_diff(w.samples, v.samples, w.n_samples);
+    printf("10 minutes, conditioning folded vs not: max |diff| %.2e (a 16-bit step is %.2e)\n", e, 1 / 32768.0);
+    assert_true(e <= 1.01 / 32768);
+    wg_audio_free(&v);
     wg_audio_free(&w);
 #ifndef WG_SANITIZED
     /* output 53 MB + mel; whole-signal activations would be ~740 MB for this model */

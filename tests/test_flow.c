@@ -1,6 +1,9 @@
 /* test_flow.c — the WaveGlow flow against NVIDIA's own code (float64 parity vectors in
  * tests/data/reference, see its README), inverse(forward(x)) = x on random configs, windowed
  * processing equal to one whole-signal pass, and the counter-based latent generator. */
+#include <stdint.h>
+
+#include "condfold.h"
 #include "kernels.h"
 #include "model.h"
 #include "upsample.h"
@@ -30,14 +33,20 @@ static double scalar(const wg_st_file *st, const char *name) {
 
 /* Both ways of doing the dilated taps: three GEMMs, and Winograd's F(4,3) (which loading turns
  * on only from 96 channels; the tiny model has fewer). */
-static void nvidia_parity(int winograd) {
+static void nvidia_parity(int winograd, int fold) {
     wg_model *m;
     wg_st_file io;
     wg_error err = {0};
     assert_int_equal(wg_model_load(DATA("reference/tiny.model.safetensors"), &m, &err), 0);
     assert_int_equal(m->winograd, 0);
     wg_model_set_winograd(m, winograd);
-    printf("dilated taps by %s:\n", winograd ? "Winograd's F(4,3)" : "three GEMMs");
+    if (fold) {
+        assert_int_equal(wg_model_fold_conditioning(m, SIZE_MAX, &err), 0);
+        wg_model_set_fold_min_frames(m, 0); /* 17 frames: narrower than the fold pays for */
+    }
+    assert_int_equal(wg_model_get_info(m).folded, fold);
+    printf("dilated taps by %s, conditioning %s:\n", winograd ? "Winograd's F(4,3)" : "three GEMMs",
+           fold ? "folded" : "upsampled");
     assert_int_equal(wg_st_read(DATA("reference/tiny.io.safetensors"), &io, &err), 0);
     size_t T, nz, n_inv;
     float *audio = tensor(&io, "audio", &T), *mel = tensor(&io, "mel", NULL), *zref = tensor(&io, "z", &nz);
@@ -81,8 +90,10 @@ static void nvidia_parity(int winograd) {
 
 static void test_nvidia_parity(void **state) {
     (void)state;
-    nvidia_parity(0);
-    nvidia_parity(1);
+    for (int fold = 0; fold <= 1; fold++) {
+        nvidia_parity(0, fold);
+        nvidia_parity(1, fold);
+    }
 }
 
 /* ---- random models -------------------------------------------------------------------------- */
@@ -315,6 +326,87 @@ static void test_team_matches_one_thread(void **state) {
     assert_int_equal(wg_get_threads(), before);
     wg_set_threads(1); /* OpenBLAS's own threads are invisible to ThreadSanitizer: the tests after this run without */
     free(mel), free(a), free(b), free(za), free(zb);
+    wg_model_free(m);
+}
+
+/* The folded conditioning (condfold.h) computes the function of the upsampler and cond convs:
+ * synthesis, encoding and the likelihood agree with the unfolded model's, alone and in teams
+ * whose members split frames, in one window and in many (frames shared across window edges),
+ * with several cond GEMM blocks (128 channels: 3 layers, then 1); the streamed audio equals the
+ * offline audio; the fold is refused where it cannot apply or would take too much memory, and
+ * a refresh (the trainer's, after a step) drops it. */
+static void test_cond_fold(void **state) {
+    (void)state;
+    wg_config cfgs[] = {make_config(16000, 128, 20, 4, 8, 2, 2, 4, 8, 3), make_config(16000, 64, 12, 2, 16, 4, 2, 4, 128, 3)};
+    for (size_t ci = 0; ci < 2; ci++) {
+        wg_model *m = random_model(&cfgs[ci]);
+        size_t M = (size_t)cfgs[ci].n_mel_channels, frames = 29, T = wg_synth_samples(m, frames);
+        float *mel = malloc(M * frames * sizeof(float)), *a = malloc(T * sizeof(float)), *b = malloc(T * sizeof(float));
+        float *za = malloc(T * sizeof(float)), *zb = malloc(T * sizeof(float));
+        for (size_t i = 0; i < M * frames; i++) mel[i] = -4.0f + nrand();
+        wg_error err = {0};
+        wg_run_params p = wg_run_default_params();
+        wg_likelihood la, lb;
+        p.n_threads = 1;
+        assert_int_equal(wg_synthesize(m, mel, frames, 0.6f, 7, a, &p, &err), 0);
+        assert_int_equal(wg_encode(m, mel, frames, a, T, za, &la, &p, &err), 0);
+        wg_model_info before = wg_model_get_info(m);
+        assert_int_equal(wg_model_fold_conditioning(m, before.fold_bytes - 1, &err), WG_EUNSUPPORTED);
+        assert_non_null(strstr(err.message, "MB"));
+        assert_false(wg_model_get_info(m).folded);
+        assert_int_equal(wg_model_fold_conditioning(m, before.fold_bytes, &err), 0);
+        /* 29 frames: narrower than the fold pays for, so the upsampler's path, the same audio */
+        p.n_threads = 1;
+        assert_int_equal(wg_synthesize(m, mel, frames, 0.6f, 7, b, &p, &err), 0);
+        assert_true(max_abs_diff(a, b, T) == 0);
+        wg_model_set_fold_min_frames(m, 0);
+        wg_model_info after = wg_model_get_info(m);
+        assert_true(after.folded && after.computed_flops_per_second < 0.75 * before.computed_flops_per_second);
+        assert_true(after.fold_breakeven_samples > 0);
+        int threads[] = {1, 2, 3};
+        size_t chunks[] = {0, 23};
+        for (size_t ti = 0; ti < 3; ti++)
+            for (size_t ki = 0; ki < 2; ki++) {
+                p.n_threads = threads[ti], p.chunk_steps = chunks[ki];
+                assert_int_equal(wg_synthesize(m, mel, frames, 0.6f, 7, b, &p, &err), 0);
+                assert_int_equal(wg_encode(m, mel, frames, a, T, zb, &lb, &p, &err), 0);
+                double e = max_abs_diff(a, b, T), ez = max_abs_diff(za, zb, T);
+                double el = fabs(la.log_likelihood - lb.log_likelihood) / fabs(la.log_likelihood);
+                printf("config %zu folded, %d thread(s), chunk %2zu: audio max |diff| %.2e, latent %.2e, "
+                       "log-likelihood %.1e relative\n", ci, threads[ti], chunks[ki], e, ez, el);
+                assert_true(e <= 1e-5 * max_abs(a, T) && ez <= 1e-5 * max_abs(za, T) && el <= 1e-6);
+                assert_true(e > 0); /* rounded otherwise: the folded path ran */
+            }
+        /* the stream's windows of 32 steps with the exact context, pushed frame by frame */
+        wg_stream *s;
+        wg_stream_params sp = wg_stream_default_params();
+        sp.chunk_steps = 32, sp.sigma = 0.6f, sp.seed = 7, sp.n_threads = 2;
+        assert_int_equal(wg_stream_create(m, &sp, &s, &err), 0);
+        size_t got = 0;
+        for (size_t f = 0; f <= frames; f++) {
+            if (f < frames) {
+                assert_int_equal(wg_stream_push(s, mel + f, 1, frames, &err), 0);
+            } else {
+                assert_int_equal(wg_stream_finish(s, &err), 0);
+            }
+            got += wg_stream_pull(s, b + got, T - got);
+        }
+        assert_int_equal(got, T);
+        double es = max_abs_diff(a, b, T);
+        printf("config %zu folded, streamed vs offline unfolded: max |diff| %.2e\n", ci, es);
+        assert_true(es <= 1e-5 * max_abs(a, T));
+        wg_stream_free(s);
+        assert_int_equal(wg_model_refresh(m), 0);
+        assert_false(wg_model_get_info(m).folded);
+        free(mel), free(a), free(b), free(za), free(zb);
+        wg_model_free(m);
+    }
+    /* hop 100 is no multiple of n_group 8: no fold */
+    wg_config odd = make_config(16000, 100, 8, 2, 4, 2, 2, 2, 8, 3);
+    wg_model *m = random_model(&odd);
+    wg_error err = {0};
+    assert_int_equal(wg_model_get_info(m).fold_bytes, 0);
+    assert_int_equal(wg_model_fold_conditioning(m, SIZE_MAX, &err), WG_EUNSUPPORTED);
     wg_model_free(m);
 }
 
@@ -553,6 +645,7 @@ int main(void) {
         cmocka_unit_test(test_round_trips),
         cmocka_unit_test(test_synthesis_is_split_invariant),
         cmocka_unit_test(test_team_matches_one_thread),
+        cmocka_unit_test(test_cond_fold),
         cmocka_unit_test(test_upsampler_against_direct_sum),
         cmocka_unit_test(test_wn_cond_batches_agree),
         cmocka_unit_test(test_wn_winograd_taps),

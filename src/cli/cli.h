@@ -66,6 +66,19 @@ bool cli_parse_context(const char *cmd, const char *text, double *context_ms);
 bool cli_parse_chunk(const char *cmd, const char *text, double *chunk_ms);
 size_t cli_chunk_steps(const wg_config *cfg, double chunk_ms);
 
+/* --fold: fold the mel upsampler into the flows' cond convs (wg_model_fold_conditioning) before
+ * a long job. auto folds for inputs past twice its FLOP break-even (the measured one, its
+ * memory-bound GEMMs considered) where it takes at most CLI_FOLD_AUTO_BYTES. */
+#define CLI_FOLD_AUTO_BYTES ((size_t)1 << 30)
+#define CLI_FOLD_HELP                                                                                               \
+    "      --fold W        fold the upsampler into the flows' cond convs first, trading memory for\n"                \
+    "                      speed on long inputs: auto (default: from about 20 s of audio), on, off\n"
+enum { CLI_FOLD_OFF = 0, CLI_FOLD_ON = 1, CLI_FOLD_AUTO = 2 };
+bool cli_parse_fold(const char *cmd, const char *text, int *mode);
+/* Folds `model` for a job of `samples` samples as `mode` says; 0, or CLI_BAD with the reason
+ * printed where --fold on could not fold. */
+int cli_fold(const char *cmd, wg_model *model, int mode, size_t samples, bool quiet);
+
 /* Encodes one audio file (its own mel, or the mel in mel_path when not NULL), cut to whole
  * groups (said when note_cut and not quiet): *z (the caller frees it) holds *n samples' latent,
  * lk the likelihood. 0, or CLI_BAD with the reason printed. */

@@ -50,5 +50,8 @@ int cmd_info(int argc, char **argv) {
     if (info.computed_flops_per_second < info.flops_per_second)
         printf("  computed:  %.2f GFLOP per second of audio (the dilated taps by Winograd's F(4,3))\n",
                info.computed_flops_per_second / 1e9);
+    if (info.fold_bytes)
+        printf("  conditioning fold (vocode --fold): %.1f MB; its build costs the FLOPs it saves in %.1f s of audio\n",
+               info.fold_bytes / 1e6, (double)info.fold_breakeven_samples / cfg.sampling_rate);
     return CLI_OK;
 }

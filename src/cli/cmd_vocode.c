@@ -8,7 +8,7 @@
 
 static const char *help =
     "usage: waveglow vocode --model M IN.(wav|npy) -o OUT.(wav|npy) [--sigma 0.6] [--seed N]\n"
-    "                       [--denoise K] [--float] [--threads N] [--quiet]\n\n"
+    "                       [--denoise K] [--float] [--threads N] [--fold auto] [--quiet]\n\n"
     "Synthesises speech from a log-mel: IN.npy is a (n_mel, frames) mel as a TTS front end writes\n"
     "it; any other IN is audio, whose mel is computed first (copy-synthesis). The latent is drawn\n"
     "from a counter-based generator, so a seed gives the same audio on any machine and however the\n"
@@ -21,7 +21,7 @@ static const char *help =
     "      --stream        synthesise through the streaming engine (as `play` does), frame by frame,\n"
     "                      with `play`'s context and chunk:\n" CLI_STREAM_HELP("")
     "      --float         write a float32 WAV\n"
-    "  -t, --threads N     threads (default: all cores)\n"
+    "  -t, --threads N     threads (default: all cores)\n" CLI_FOLD_HELP
     "  -q, --quiet         no progress or notes\n" CLI_RESAMPLE_HELP "  -h, --help          this text\n";
 
 /* The streaming engine, fed 8 frames at a time as a TTS front end would, drained as it goes. */
@@ -56,12 +56,14 @@ int cmd_vocode(int argc, char **argv) {
                                          {"context", required_argument, 0, 'C'},
                                          {"chunk", required_argument, 0, 'K'},
                                          {"resample", required_argument, 0, 'R'},
+                                         {"fold", required_argument, 0, 'f'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *model_path = NULL, *out = NULL;
     double sigma = 0.6, denoise = 0;
     long seed = 0, threads = 0;
     bool as_float = false, quiet = false, stream = false;
+    int fold = CLI_FOLD_AUTO;
     double context_ms = CLI_STREAM_CONTEXT_MS, chunk_ms = CLI_STREAM_CHUNK_MS;
     int c;
     while ((c = getopt_long(argc, argv, "m:o:s:d:t:qh", opts, NULL)) != -1) {
@@ -82,6 +84,9 @@ int cmd_vocode(int argc, char **argv) {
             break;
         case 'F': as_float = true; break;
         case 'T': stream = true; break;
+        case 'f':
+            if (!cli_parse_fold("vocode", optarg, &fold)) return CLI_BAD;
+            break;
         case 'C':
             if (!cli_parse_context("vocode", optarg, &context_ms)) return CLI_BAD;
             break;
@@ -129,6 +134,9 @@ int cmd_vocode(int argc, char **argv) {
     wg_run_params p = cli_run_params("vocode", threads, quiet);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    /* the stream's windows are too narrow for the fold to pay (wg_cond_fold_pays) */
+    if (!stream && (rc = cli_fold("vocode", model, fold, n, quiet)))
+        goto done;
     if ((stream ? stream_synthesize(model, &mel, (float)sigma, (uint64_t)seed, context_ms, chunk_ms, (int)threads, audio, n, &err)
                 : wg_synthesize(model, mel.data, mel.shape[1], (float)sigma, (uint64_t)seed, audio, &p, &err)) ||
         (denoise > 0 &&

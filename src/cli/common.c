@@ -2,10 +2,12 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -207,6 +209,37 @@ wg_run_params cli_run_params(const char *cmd, long threads, bool quiet) {
         p.user_data = (void *)cmd;
     }
     return p;
+}
+
+bool cli_parse_fold(const char *cmd, const char *text, int *mode) {
+    static const char *names[] = {"off", "on", "auto"};
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(text, names[i])) {
+            *mode = i;
+            return true;
+        }
+    fprintf(stderr, "waveglow %s: --fold takes auto, on or off, not \"%s\"\n", cmd, text);
+    return false;
+}
+
+int cli_fold(const char *cmd, wg_model *model, int mode, size_t samples, bool quiet) {
+    wg_model_info info = wg_model_get_info(model);
+    if (mode == CLI_FOLD_OFF ||
+        (mode == CLI_FOLD_AUTO && (!info.fold_bytes || info.fold_bytes > CLI_FOLD_AUTO_BYTES ||
+                                   samples < 2 * info.fold_breakeven_samples)))
+        return 0;
+    struct timespec t0, t1;
+    wg_error err = {0};
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (wg_model_fold_conditioning(model, SIZE_MAX, &err)) {
+        fprintf(stderr, "waveglow %s: %s%s\n", cmd, mode == CLI_FOLD_AUTO ? "note: not folding: " : "", err.message);
+        return mode == CLI_FOLD_AUTO ? 0 : CLI_BAD;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (!quiet)
+        fprintf(stderr, "waveglow %s: conditioning folded (%.0f MB) in %.2f s\n", cmd, info.fold_bytes / 1e6,
+                (t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec));
+    return 0;
 }
 
 bool cli_parse_context(const char *cmd, const char *text, double *context_ms) {

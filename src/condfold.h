@@ -1,0 +1,65 @@
+/* condfold.h — the mel upsampler composed with each flow's cond 1×1 conv. Both are linear, and
+ * the n_group samples of group step t all lie in one hop (hop % n_group = 0), so flow k's
+ * conditioning term there is an affine map of the four mel frames those samples see:
+ *   cond_w · up[:, t] = A_k,p · [mel[h]; mel[h−1]; mel[h−2]; mel[h−3]],   h = ⌊t/R⌋, p = t mod R,
+ * R = hop / n_group, with A_k,p (2CL, 4·n_mel) = cond_w · (the upsampler's taps at phase p), and
+ * the upsampler's bias folded into cond_b. Per step that is 4·n_mel multiply-adds a row instead
+ * of n_mel·n_group (half, at n_group 8), and the upsampler itself is gone, for R times cond_w's
+ * memory and a one-off build (wg_cond_fold_build_flops). Synthesis and scoring use it where the
+ * model holds it; training never does (its weights move). */
+#ifndef WG_CONDFOLD_H
+#define WG_CONDFOLD_H
+
+#include <stddef.h>
+
+#include "model.h"
+#include "upsample.h"
+
+/* Whether the fold applies to the config (hop % n_group = 0) and saves work (4·n_mel < n_mel·n_group). */
+int wg_cond_fold_supported(const wg_config *c);
+/* Floats the fold of every flow takes: n_flows · (R · 2CL · 4·n_mel + 2CL). */
+size_t wg_cond_fold_floats(const wg_config *c);
+/* FLOPs of building it, and the FLOPs it saves per group step of synthesis: their quotient is the
+ * number of steps after which folding has paid for itself. */
+double wg_cond_fold_build_flops(const wg_config *c);
+double wg_cond_fold_saved_flops_per_step(const wg_config *c);
+
+/* wg_model_fold_conditioning (waveglow.h) builds the fold into the model's views (cond_fold,
+ * cond_fold_b) on the BLAS's threads; folding twice rebuilds; wg_model_refresh drops it. */
+void wg_model_unfold_cond(wg_model *m);
+static inline int wg_model_folded(const wg_model *m) { return m->cond_fold_mem != NULL; }
+
+/* Whether a window of n_steps is wide enough for the fold to be faster: each window reads all
+ * of cond_fold (R times cond_w) once, so narrow ones are bound by memory. The bundled model on
+ * one and two cores of an AMD EPYC, against the unfolded path: 63 frames 0.93-0.95x, 94 frames
+ * 1.04x, 125 frames 1.2x, 625 frames 1.3x; folding sets the model's minimum to this, which
+ * tests lower to reach the folded path with small inputs. */
+enum { WG_COND_FOLD_MIN_FRAMES = 96 };
+int wg_cond_fold_pays(const wg_model *m, size_t n_steps);
+static inline void wg_model_set_fold_min_frames(wg_model *m, size_t n) { m->cond_fold_min_frames = n; }
+
+/* What one window's folded conditioning reads: frames (4·n_mel, ld), whose column h − h_first
+ * is [mel[h]; mel[h−1]; mel[h−2]; mel[h−3]] (absent frames zero) for the absolute frames the
+ * window's steps see; step0, the absolute step of the window's column 0; tmp, (R, rows, ldt)
+ * for the phase-major products, ldt >= the window's frames. frames NULL: no fold. */
+typedef struct wg_cond_fold_input {
+    const float *frames;
+    size_t ld, h_first, step0;
+    float *tmp;
+    size_t ldt;
+} wg_cond_fold_input;
+
+/* The frames, columns of frames before frame h0 excluded, that the steps [s0, s1) read: [*h0, *h1). */
+void wg_cond_fold_frame_range(const wg_config *c, size_t s0, size_t s1, size_t *h0, size_t *h1);
+/* Writes the columns of absolute frames [h0, h1) into frames (column h − h_first, row stride ld). */
+void wg_cond_fold_frames(const wg_config *c, const wg_mel_view *mel, size_t h_first, size_t h0, size_t h1, float *frames,
+                         size_t ld);
+/* pre (rows, ldp) = in_b + cond_fold_b + the folded conditioning, for rows [row0, row0 + rows)
+ * of flow v's 2CL (whole layers) over every column [0, n) of the window. A team shares the work
+ * by rows, each member's in proportion to its columns [c0, c1) of n, so that each reads its
+ * share of cond_fold once at the window's full width: the caller orders the members' previous
+ * reads of pre before, and their next reads after, with barriers. */
+void wg_cond_fold_apply(const wg_config *c, const wg_flow_view *v, size_t row0, size_t rows,
+                        const wg_cond_fold_input *in, size_t n, size_t c0, size_t c1, float *pre, size_t ldp);
+
+#endif
