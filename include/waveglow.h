@@ -186,7 +186,13 @@ typedef struct wg_model_info {
     int folded;
     size_t fold_bytes;
     size_t fold_breakeven_samples;
+    /* the latent temperature the model file recommends for synthesis (__metadata__
+     * ["synthesis_sigma"], written by `waveglow export --synthesis-sigma`); 0: it names none */
+    double synthesis_sigma;
 } wg_model_info;
+
+/* The largest synthesis_sigma a model file may carry. */
+#define WG_MAX_SYNTHESIS_SIGMA 10.0
 
 /* Loads a model file: safetensors with NVIDIA WaveGlow state-dict names (weight norm folded, or
  * as weight_g/weight_v pairs) and __metadata__["config"] holding the config JSON. Every tensor is

@@ -126,8 +126,20 @@ int wg_model_load(const char *path, wg_model **out, wg_error *err) {
                          path, st.tensors[i].name);
             goto done;
         }
+    double synthesis_sigma = 0;
+    const char *sigma_text = wg_st_meta(&st, "synthesis_sigma");
+    if (sigma_text) {
+        char *end;
+        synthesis_sigma = strtod(sigma_text, &end);
+        if (end == sigma_text || *end || !(synthesis_sigma > 0 && synthesis_sigma <= WG_MAX_SYNTHESIS_SIGMA)) {
+            rc = wg_fail(err, WG_EFORMAT, "%s: __metadata__[\"synthesis_sigma\"] = \"%.40s\" is not a number in (0, %g]",
+                         path, sigma_text, WG_MAX_SYNTHESIS_SIGMA);
+            goto done;
+        }
+    }
     rc = wg_model_from_params(&cfg, params, path, out, err);
     params = NULL; /* owned by the model now, or freed by it on failure */
+    if (!rc) (*out)->synthesis_sigma = synthesis_sigma;
 done:
     wg_param_table_free(&table);
     free(params);
@@ -322,5 +334,7 @@ static wg_model_info info_with_taps(const wg_config *c, int winograd, int folded
 wg_model_info wg_config_info(const wg_config *c) { return info_with_taps(c, wg_wn_winograd_pays(c), 0); }
 
 wg_model_info wg_model_get_info(const wg_model *m) {
-    return info_with_taps(&m->cfg, m->winograd, wg_model_folded(m));
+    wg_model_info info = info_with_taps(&m->cfg, m->winograd, wg_model_folded(m));
+    info.synthesis_sigma = m->synthesis_sigma;
+    return info;
 }

@@ -42,6 +42,7 @@ struct wg_model {
     int winograd; /* the WN's dilated taps by Winograd's F(4,3) (wavenet.h); K = 3 only */
     float *cond_fold_mem; /* NULL, or every flow's cond_fold and cond_fold_b (condfold.h) */
     size_t cond_fold_min_frames; /* windows of fewer frames use the upsampler (wg_cond_fold_pays) */
+    double synthesis_sigma;      /* the file's recommended latent temperature; 0: none */
 };
 
 /* Points views[0 .. n_flows) and the upsampler at the tensors of `base`, a flat buffer in the

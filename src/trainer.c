@@ -438,8 +438,10 @@ int wg_latest_checkpoint(const char *run_dir, char *path, size_t n, wg_log_fn lo
     return found ? 0 : WG_EIO;
 }
 
-int wg_export_checkpoint(const char *src, const char *out, wg_error *err) {
+int wg_export_checkpoint(const char *src, const char *out, double synthesis_sigma, wg_error *err) {
     char path[4200];
+    if (!(synthesis_sigma >= 0 && synthesis_sigma <= WG_MAX_SYNTHESIS_SIGMA))
+        return wg_fail(err, WG_EINVAL, "synthesis sigma %g is not in (0, %g]", synthesis_sigma, WG_MAX_SYNTHESIS_SIGMA);
     if (wg_latest_checkpoint(src, path, sizeof path, NULL, NULL))
         return wg_fail(err, WG_EIO, "%s: no usable checkpoint", src);
     run_state s = {0};
@@ -460,9 +462,11 @@ int wg_export_checkpoint(const char *src, const char *out, wg_error *err) {
             e[i] = (wg_st_entry){.name = p->name, .ndim = p->ndim, .data = params + p->offset};
             memcpy(e[i].shape, p->shape, sizeof p->shape);
         }
-        char step[32];
+        char step[32], sigma[32];
         snprintf(step, sizeof step, "%ld", s.step);
-        const char *meta[] = {"config", cfg, "trained_steps", step, NULL};
+        snprintf(sigma, sizeof sigma, "%.9g", synthesis_sigma);
+        const char *meta[] = {"config", cfg, "trained_steps", step, synthesis_sigma > 0 ? "synthesis_sigma" : NULL, sigma,
+                              NULL};
         rc = wg_st_write(out, e, s.tr.table.n, meta, err);
     }
     free(params), free(e), free(cfg);

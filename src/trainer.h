@@ -98,8 +98,9 @@ typedef struct wg_train_request {
 
 int wg_train(const wg_train_request *req, const wg_train_hooks *hooks, wg_error *err);
 
-/* Folds weight norm and writes a model file from a checkpoint, or from a run directory's latest. */
-int wg_export_checkpoint(const char *checkpoint_or_run_dir, const char *out, wg_error *err);
+/* Folds weight norm and writes a model file from a checkpoint, or from a run directory's latest.
+ * synthesis_sigma > 0 is recorded as the model's own default latent temperature (wg_model_info). */
+int wg_export_checkpoint(const char *checkpoint_or_run_dir, const char *out, double synthesis_sigma, wg_error *err);
 
 /* The newest checkpoint of a run directory that loads cleanly, into path (size n); 0 or WG_EIO. */
 int wg_latest_checkpoint(const char *run_dir, char *path, size_t n, wg_log_fn log, void *user);

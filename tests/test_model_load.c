@@ -59,6 +59,9 @@ static void test_reference_model_loads(void **state) {
     wg_model_free(m);
 }
 
+/* __metadata__["synthesis_sigma"] of the next load_edited, or NULL for none */
+static const char *synthesis_sigma;
+
 /* Rewrites the reference model with `edit` applied to the list of entries. */
 typedef void (*edit_fn)(wg_st_entry *e, int *n, float **extra, const char **config);
 
@@ -81,7 +84,7 @@ static int load_edited(const char *name, edit_fn edit, wg_error *err, wg_model *
     edit(e, &n, &extra, &config);
     char path[512];
     tmp_path(path, sizeof path, name);
-    const char *meta[] = {"config", config, NULL};
+    const char *meta[] = {"config", config, synthesis_sigma ? "synthesis_sigma" : NULL, synthesis_sigma, NULL};
     assert_int_equal(wg_st_write(path, e, n, config ? meta : NULL, err), 0);
     wg_model *m = NULL;
     int rc = wg_model_load(path, &m, err);
@@ -97,6 +100,31 @@ static int load_edited(const char *name, edit_fn edit, wg_error *err, wg_model *
     free(extra);
     wg_st_close(&st);
     return rc;
+}
+
+static void unchanged(wg_st_entry *e, int *n, float **x, const char **c) { (void)e, (void)n, (void)x, (void)c; }
+
+/* A model file may name its own synthesis temperature: a number in (0, 10], or the load fails
+ * naming the key; without one, info says 0 (the CLI then uses 0.6). */
+static void test_synthesis_sigma_metadata(void **state) {
+    (void)state;
+    wg_error err = {0};
+    wg_model *m;
+    synthesis_sigma = NULL;
+    assert_int_equal(load_edited("sigma_none.safetensors", unchanged, &err, &m), 0);
+    assert_true(wg_model_get_info(m).synthesis_sigma == 0);
+    wg_model_free(m);
+    synthesis_sigma = "0.7";
+    assert_int_equal(load_edited("sigma_07.safetensors", unchanged, &err, &m), 0);
+    assert_true(wg_model_get_info(m).synthesis_sigma == 0.7);
+    wg_model_free(m);
+    const char *bad[] = {"abc", "0", "-0.5", "nan", "11", "0.7x", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        synthesis_sigma = bad[i];
+        assert_int_equal(load_edited("sigma_bad.safetensors", unchanged, &err, NULL), WG_EFORMAT);
+        assert_non_null(strstr(err.message, "synthesis_sigma"));
+    }
+    synthesis_sigma = NULL;
 }
 
 static int find(wg_st_entry *e, int n, const char *name) {
@@ -211,6 +239,7 @@ int main(void) {
         cmocka_unit_test(test_reference_model_loads),
         cmocka_unit_test(test_mismatches_are_named),
         cmocka_unit_test(test_weight_norm_pairs_fold),
+        cmocka_unit_test(test_synthesis_sigma_metadata),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -88,6 +88,30 @@ static void test_resume_is_exact(void **state) {
                      0);
     assert_int_equal(run_cli(out, sizeof out, "info --model %s", model), 0);
     assert_non_null(strstr(out, "16 mels"));
+    assert_null(strstr(out, "synthesis sigma"));
+    /* --synthesis-sigma: the model's own default temperature for vocode (and play) */
+    char model7[600], a7[600], b7[600], c6[600];
+    snprintf(model7, sizeof model7, "%s/model-s07.safetensors", b);
+    snprintf(a7, sizeof a7, "%s/own.npy", b);
+    snprintf(b7, sizeof b7, "%s/given.npy", b);
+    snprintf(c6, sizeof c6, "%s/default.npy", b);
+    assert_int_equal(run_cli(out, sizeof out, "export %s -o %s --synthesis-sigma 0.7", b, model7), 0);
+    assert_int_equal(run_cli(out, sizeof out, "info --model %s", model7), 0);
+    assert_non_null(strstr(out, "synthesis sigma: 0.7"));
+    const char *clip = WG_SOURCE_DIR "/audio/hello-world.wav";
+    assert_int_equal(run_cli(out, sizeof out, "vocode --model %s %s -o %s -q", model7, clip, a7), 0);
+    assert_int_equal(run_cli(out, sizeof out, "vocode --model %s %s -o %s -q --sigma 0.7", model, clip, b7), 0);
+    assert_int_equal(run_cli(out, sizeof out, "vocode --model %s %s -o %s -q", model, clip, c6), 0);
+    wg_array x, y, z;
+    wg_error err = {0};
+    assert_int_equal(wg_npy_read(a7, &x, &err), 0);
+    assert_int_equal(wg_npy_read(b7, &y, &err), 0);
+    assert_int_equal(wg_npy_read(c6, &z, &err), 0);
+    assert_true(x.shape[0] == y.shape[0] && max_abs_diff(x.data, y.data, x.shape[0]) == 0);
+    assert_true(max_abs_diff(x.data, z.data, x.shape[0]) > 0); /* the default without it is 0.6 */
+    wg_array_free(&x), wg_array_free(&y), wg_array_free(&z);
+    assert_int_equal(run_cli(out, sizeof out, "export %s -o %s --synthesis-sigma 0", b, model7), 2);
+    assert_non_null(strstr(out, "--synthesis-sigma"));
 }
 
 /* keep_activations trains the same model as the default path (up to rounding), and it is

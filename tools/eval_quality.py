@@ -12,9 +12,12 @@ Metrics, per file then averaged over files:
        mean over frames
 
 The held-out files are the trainer's: FNV-1a of the file name < validation_fraction · 1e6.
+`--split train` measures training files instead (to choose a sampling temperature without
+looking at the held-out ones). The sigma defaults to the model file's synthesis_sigma (what
+`waveglow vocode` uses), else 0.6.
 
-    /usr/bin/python3 tools/eval_quality.py --model M --data DIR [--fraction 0.1] [--sigma 0.6]
-        [--denoise K] [--waveglow build/waveglow] [--json out.json] [--limit N]
+    /usr/bin/python3 tools/eval_quality.py --model M --data DIR [--fraction 0.1] [--sigma S]
+        [--split heldout|train] [--denoise K] [--waveglow build/waveglow] [--json out.json] [--limit N]
 """
 import argparse
 import json
@@ -53,7 +56,8 @@ def model_config(path):
     cfg = json.loads(header["__metadata__"]["config"])
     d, w = cfg["data_config"], cfg["waveglow_config"]
     return dict(sr=d["sampling_rate"], n_fft=d["filter_length"], hop=d["hop_length"], win=d["win_length"],
-                fmin=d["mel_fmin"], fmax=d["mel_fmax"], n_mel=w["n_mel_channels"])
+                fmin=d["mel_fmin"], fmax=d["mel_fmax"], n_mel=w["n_mel_channels"],
+                sigma=float(header["__metadata__"].get("synthesis_sigma", 0.6)))
 
 
 def stft_mag(x, c):
@@ -110,20 +114,23 @@ def main():
     ap.add_argument("--model", required=True)
     ap.add_argument("--data", required=True, help="the training folder (held-out files are picked from it)")
     ap.add_argument("--fraction", type=float, default=0.1)
-    ap.add_argument("--sigma", type=float, default=0.6)
+    ap.add_argument("--sigma", type=float, help="latent temperature (default: the model's synthesis_sigma, else 0.6)")
+    ap.add_argument("--split", choices=["heldout", "train"], default="heldout")
     ap.add_argument("--denoise", type=float, default=0.0, help="NVIDIA's denoiser strength (0: off)")
     ap.add_argument("--waveglow", default=os.path.join(os.path.dirname(__file__), "..", "build", "waveglow"))
     ap.add_argument("--json")
     ap.add_argument("--limit", type=int, default=0, help="at most N files (0: all)")
     args = ap.parse_args()
     c = model_config(args.model)
+    if args.sigma is None:
+        args.sigma = c["sigma"]
     basis = mel_basis(c)
     files = sorted(os.path.join(r, f) for r, _, fs in os.walk(args.data) for f in fs if f.endswith(".wav"))
-    files = [f for f in files if held_out(f, args.fraction)]
+    files = [f for f in files if held_out(f, args.fraction) == (args.split == "heldout")]
     if args.limit:
         files = files[:args.limit]
     if not files:
-        sys.exit("eval_quality: no held-out files")
+        sys.exit(f"eval_quality: no {args.split} files")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for f in files:
@@ -140,11 +147,12 @@ def main():
             print(f"{rows[-1]['file']:32s} LSD {rows[-1]['lsd']:6.2f} dB (GL {rows[-1]['gl_lsd']:6.2f})  "
                   f"MCD {rows[-1]['mcd']:6.2f} dB (GL {rows[-1]['gl_mcd']:6.2f})", flush=True)
     mean = {k: float(np.mean([r[k] for r in rows])) for k in ("lsd", "mcd", "gl_lsd", "gl_mcd")}
-    print(f"{len(rows)} held-out files: WaveGlow LSD {mean['lsd']:.2f} dB, MCD {mean['mcd']:.2f} dB; "
+    print(f"{len(rows)} {'held-out' if args.split == 'heldout' else 'training'} files (sigma {args.sigma:g}): WaveGlow LSD {mean['lsd']:.2f} dB, MCD {mean['mcd']:.2f} dB; "
           f"Griffin-Lim LSD {mean['gl_lsd']:.2f} dB, MCD {mean['gl_mcd']:.2f} dB")
     if args.json:
         with open(args.json, "w") as fp:
-            json.dump({"files": rows, "mean": mean, "model": args.model, "sigma": args.sigma}, fp, indent=1)
+            json.dump({"files": rows, "mean": mean, "model": args.model, "sigma": args.sigma, "split": args.split}, fp,
+                      indent=1)
 
 
 if __name__ == "__main__":

@@ -108,6 +108,8 @@ def main():
     info = subprocess.run([args.waveglow, "info", "--model", args.model], check=True, capture_output=True,
                           text=True).stdout.strip().split("\n")[1:]
     q = json.load(open(args.quality))
+    if q.get("split", "heldout") != "heldout":
+        sys.exit(f"model_card: {args.quality} measures training files; the card reports held-out ones")
     m = q["mean"]
     steps, wall, vals = run_summary(args.run)
     beat = m["lsd"] < m["gl_lsd"] and m["mcd"] < m["gl_mcd"]

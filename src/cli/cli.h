@@ -66,6 +66,11 @@ bool cli_parse_context(const char *cmd, const char *text, double *context_ms);
 bool cli_parse_chunk(const char *cmd, const char *text, double *chunk_ms);
 size_t cli_chunk_steps(const wg_config *cfg, double chunk_ms);
 
+/* The latent temperature: --sigma where given (>= 0), else the model file's own (synthesis_sigma),
+ * else NVIDIA's usual 0.6. */
+#define CLI_DEFAULT_SIGMA 0.6
+double cli_sigma(const wg_model *model, double sigma_option);
+
 /* --fold: fold the mel upsampler into the flows' cond convs (wg_model_fold_conditioning) before
  * a long job. auto folds for inputs past twice its FLOP break-even (the measured one, its
  * memory-bound GEMMs considered) where it takes at most CLI_FOLD_AUTO_BYTES. */

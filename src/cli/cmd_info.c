@@ -32,10 +32,13 @@ int cmd_info(int argc, char **argv) {
     if (!model_path && !config_path)
         return cli_usage("info", "give --model M or --config C.json");
     wg_config cfg;
-    int rc = cli_load_config("info", model_path, config_path, &cfg, NULL);
+    wg_model *model = NULL;
+    int rc = cli_load_config("info", model_path, config_path, &cfg, &model);
     if (rc)
         return rc;
     wg_model_info info = wg_config_info(&cfg);
+    double synthesis_sigma = model ? wg_model_get_info(model).synthesis_sigma : 0;
+    wg_model_free(model);
     printf("%s\n", model_path ? model_path : config_path);
     printf("  data:      %d Hz, filter_length %d, hop_length %d, win_length %d, mel %g-%g Hz, segment %d\n",
            cfg.sampling_rate, cfg.filter_length, cfg.hop_length, cfg.win_length, cfg.mel_fmin, cfg.mel_fmax,
@@ -50,6 +53,8 @@ int cmd_info(int argc, char **argv) {
     if (info.computed_flops_per_second < info.flops_per_second)
         printf("  computed:  %.2f GFLOP per second of audio (the dilated taps by Winograd's F(4,3))\n",
                info.computed_flops_per_second / 1e9);
+    if (synthesis_sigma > 0)
+        printf("  synthesis sigma: %g (the model's default latent temperature)\n", synthesis_sigma);
     if (info.fold_bytes)
         printf("  conditioning fold (vocode --fold): %.1f MB; its build costs the FLOPs it saves in %.1f s of audio\n",
                info.fold_bytes / 1e6, (double)info.fold_breakeven_samples / cfg.sampling_rate);

@@ -35,7 +35,7 @@ static const char *help =
     "  -l, --latency MS     output latency asked of the device (default: its own low latency)\n"
     CLI_STREAM_HELP(" ")
     "      --seed N         latent seed (default 0)\n"
-    "  -s, --sigma S        latent temperature (default 0.6)\n"
+    "  -s, --sigma S        latent temperature (default: the model file's synthesis_sigma, else 0.6)\n"
     "  -t, --threads N      synthesis threads (default: all cores)\n"
     "  -q, --quiet          only errors\n"
     "  -h, --help           this text\n";
@@ -246,7 +246,7 @@ int cmd_play(int argc, char **argv) {
         {0, 0, 0, 0}};
     const char *model_path = NULL, *device = NULL;
     bool list = false, quiet = false;
-    double latency_ms = -1, context_ms = CLI_STREAM_CONTEXT_MS, chunk_ms = CLI_STREAM_CHUNK_MS, sigma = 0.6;
+    double latency_ms = -1, context_ms = CLI_STREAM_CONTEXT_MS, chunk_ms = CLI_STREAM_CHUNK_MS, sigma = -1;
     long seed = 0, threads = 0;
     int c;
     while ((c = getopt_long(argc, argv, "m:D:l:s:t:qh", opts, NULL)) != -1) {
@@ -302,7 +302,7 @@ int cmd_play(int argc, char **argv) {
     }
     /* can this machine keep up? */
     wg_stream_params sp = wg_stream_default_params();
-    sp.sigma = (float)sigma, sp.seed = (uint64_t)seed, sp.context_ms = context_ms, sp.n_threads = (int)threads;
+    sp.sigma = (float)cli_sigma(model, sigma), sp.seed = (uint64_t)seed, sp.context_ms = context_ms, sp.n_threads = (int)threads;
     sp.chunk_steps = cli_chunk_steps(&cfg, chunk_ms);
     double rtf = measure_speed(model, &sp), total_s = from_stdin ? 0 : (double)mel.shape[1] * cfg.hop_length / cfg.sampling_rate;
     double prebuffer_s = latency_ms > 0 ? fmax(0.2, 2 * latency_ms / 1000) : 0.2;

@@ -155,19 +155,29 @@ int cmd_train(int argc, char **argv) {
 }
 
 static const char *export_help =
-    "usage: waveglow export RUN_DIR|CHECKPOINT -o MODEL.safetensors\n\n"
+    "usage: waveglow export RUN_DIR|CHECKPOINT -o MODEL.safetensors [--synthesis-sigma S]\n\n"
     "Writes a model file from a training checkpoint (a run directory means its newest good one):\n"
     "weight norm folded into plain weights, optimiser state dropped, the config embedded.\n\n"
-    "  -o, --output M   the model file (written atomically)\n"
-    "  -h, --help       this text\n";
+    "  -o, --output M            the model file (written atomically)\n"
+    "      --synthesis-sigma S   record S as the model's latent temperature, the default of\n"
+    "                            `vocode` and `play` with this model (otherwise 0.6)\n"
+    "  -h, --help                this text\n";
 
 int cmd_export(int argc, char **argv) {
-    static const struct option opts[] = {{"output", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    static const struct option opts[] = {{"output", required_argument, 0, 'o'},
+                                         {"synthesis-sigma", required_argument, 0, 's'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     const char *out = NULL;
+    double sigma = 0;
     int c;
     while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
         switch (c) {
         case 'o': out = optarg; break;
+        case 's':
+            if (!cli_parse_float("export", "--synthesis-sigma", optarg, 1e-3, WG_MAX_SYNTHESIS_SIGMA, &sigma))
+                return CLI_BAD;
+            break;
         case 'h': fputs(export_help, stdout); return CLI_OK;
         default: return cli_usage("export", "unknown option");
         }
@@ -175,7 +185,7 @@ int cmd_export(int argc, char **argv) {
     if (optind != argc - 1) return cli_usage("export", "expected one run directory or checkpoint");
     if (!out) return cli_usage("export", "missing -o MODEL.safetensors");
     wg_error err = {0};
-    if (wg_export_checkpoint(argv[optind], out, &err)) return cli_error("export", &err);
+    if (wg_export_checkpoint(argv[optind], out, sigma, &err)) return cli_error("export", &err);
     printf("%s -> %s\n", argv[optind], out);
     return CLI_OK;
 }

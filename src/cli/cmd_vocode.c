@@ -7,7 +7,7 @@
 #include "cli.h"
 
 static const char *help =
-    "usage: waveglow vocode --model M IN.(wav|npy) -o OUT.(wav|npy) [--sigma 0.6] [--seed N]\n"
+    "usage: waveglow vocode --model M IN.(wav|npy) -o OUT.(wav|npy) [--sigma S] [--seed N]\n"
     "                       [--denoise K] [--float] [--threads N] [--fold auto] [--quiet]\n\n"
     "Synthesises speech from a log-mel: IN.npy is a (n_mel, frames) mel as a TTS front end writes\n"
     "it; any other IN is audio, whose mel is computed first (copy-synthesis). The latent is drawn\n"
@@ -15,7 +15,8 @@ static const char *help =
     "work is split. Output length: frames * hop_length samples.\n\n"
     "  -m, --model M       model file (.safetensors)\n"
     "  -o, --output OUT    .wav (PCM16 unless --float) or .npy (float32 samples)\n"
-    "  -s, --sigma S       latent temperature (default 0.6; 0: the deterministic mean path)\n"
+    "  -s, --sigma S       latent temperature (default: the model file's synthesis_sigma, else 0.6;\n"
+    "                      0: the deterministic mean path)\n"
     "      --seed N        latent seed (default 0)\n"
     "  -d, --denoise K     subtract K times the model's bias spectrum (NVIDIA's denoiser; try 0.01-0.1)\n"
     "      --stream        synthesise through the streaming engine (as `play` does), frame by frame,\n"
@@ -60,7 +61,7 @@ int cmd_vocode(int argc, char **argv) {
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *model_path = NULL, *out = NULL;
-    double sigma = 0.6, denoise = 0;
+    double sigma = -1, denoise = 0; /* sigma < 0: the model's own (cli_sigma) */
     long seed = 0, threads = 0;
     bool as_float = false, quiet = false, stream = false;
     int fold = CLI_FOLD_AUTO;
@@ -124,6 +125,7 @@ int cmd_vocode(int argc, char **argv) {
     wg_error err = {0};
     if ((rc = cli_load_mel("vocode", in, model, quiet, &mel, NULL)))
         goto done;
+    sigma = cli_sigma(model, sigma);
     size_t n = wg_synth_samples(model, mel.shape[1]);
     audio = malloc((n ? n : 1) * sizeof(float));
     if (!audio) {

@@ -211,6 +211,12 @@ wg_run_params cli_run_params(const char *cmd, long threads, bool quiet) {
     return p;
 }
 
+double cli_sigma(const wg_model *model, double sigma_option) {
+    if (sigma_option >= 0) return sigma_option;
+    double own = wg_model_get_info(model).synthesis_sigma;
+    return own > 0 ? own : CLI_DEFAULT_SIGMA;
+}
+
 bool cli_parse_fold(const char *cmd, const char *text, int *mode) {
     static const char *names[] = {"off", "on", "auto"};
     for (int i = 0; i < 3; i++)
