@@ -7,14 +7,20 @@
 #include "err.h"
 #include "kernels.h"
 
-enum { TAPS = 4 }; /* the upsampler's kernel is 4·hop (upsample.h) */
+/* TAPS: the upsampler's kernel is 4·hop (upsample.h). ROW_BLOCK: rows of pre a member fills at
+ * a time, all R phases of each in one GEMM whose product stays in cache until it is copied into
+ * pre (wg_cond_fold_apply). BUILD_ROWS: rows of a flow's fold built in one GEMM, bounding the
+ * build's scratch (10 MB at hop 256, n_group 8, 80 mels). */
+enum { TAPS = 4, ROW_BLOCK = 8, BUILD_ROWS = 256 };
+
+static size_t rows_total(const wg_config *c) { return 2 * (size_t)c->wn_n_channels * c->wn_n_layers; }
 
 int wg_cond_fold_supported(const wg_config *c) {
     return c->hop_length % c->n_group == 0 && TAPS < c->n_group;
 }
 
 size_t wg_cond_fold_floats(const wg_config *c) {
-    size_t R = (size_t)(c->hop_length / c->n_group), CL2 = 2 * (size_t)c->wn_n_channels * c->wn_n_layers;
+    size_t R = (size_t)(c->hop_length / c->n_group), CL2 = rows_total(c);
     return (size_t)c->n_flows * (R * CL2 * TAPS * c->n_mel_channels + CL2);
 }
 
@@ -50,10 +56,12 @@ int wg_model_fold_conditioning(wg_model *m, size_t max_bytes, wg_error *err) {
         return wg_fail(err, WG_EUNSUPPORTED, "the conditioning fold would take %.0f MB, over the %.0f MB allowed",
                        bytes / 1e6, max_bytes / 1e6);
     size_t M = (size_t)c->n_mel_channels, G = (size_t)c->n_group, hop = (size_t)c->hop_length, R = hop / G;
-    size_t MG = M * G, KF = TAPS * M, K = TAPS * hop, CL2 = 2 * (size_t)c->wn_n_channels * c->wn_n_layers;
-    float *mem = malloc(bytes), *taps = malloc(MG * KF * sizeof(float));
-    if (!mem || !taps) {
-        free(mem), free(taps);
+    size_t MG = M * G, KF = TAPS * M, K = TAPS * hop, CL2 = rows_total(c);
+    /* the products come out as (rows, R·4·n_mel), phase-major per row, BUILD_ROWS rows at a time */
+    size_t RKF = R * KF, n_prod = (CL2 < BUILD_ROWS ? CL2 : BUILD_ROWS) * RKF;
+    float *mem = malloc(bytes), *taps = malloc(MG * RKF * sizeof(float)), *prod = malloc(n_prod * sizeof(float));
+    if (!mem || !taps || !prod) {
+        free(mem), free(taps), free(prod);
         return wg_fail(err, WG_ENOMEM, "out of memory for the conditioning fold (%.0f MB)", bytes / 1e6);
     }
     wg_model_unfold_cond(m);
@@ -64,17 +72,26 @@ int wg_model_fold_conditioning(wg_model *m, size_t max_bytes, wg_error *err) {
         v->cond_fold = mem, mem += R * CL2 * KF;
         v->cond_fold_b = mem, mem += CL2;
     }
-    for (size_t p = 0; p < R; p++) {
-        /* taps[m·G + j][d·M + i] = W[i][m][d·hop + p·G + j]: squeezed row m·G + j of the upsampled
-         * mel at phase p, from frame h − d; W is stored (in, out·K) */
-        for (size_t mm = 0; mm < M; mm++)
-            for (size_t j = 0; j < G; j++)
+    /* taps[m·G + j][p·4·n_mel + d·M + i] = W[i][m][d·hop + p·G + j]: squeezed row m·G + j of the
+     * upsampled mel at phase p, from frame h − d; W is stored (in, out·K) */
+    for (size_t mm = 0; mm < M; mm++)
+        for (size_t j = 0; j < G; j++)
+            for (size_t p = 0; p < R; p++)
                 for (size_t d = 0; d < TAPS; d++)
                     for (size_t i = 0; i < M; i++)
-                        taps[(mm * G + j) * KF + d * M + i] = m->upsample_w[i * M * K + mm * K + d * hop + p * G + j];
-        for (int k = 0; k < c->n_flows; k++) {
-            wg_flow_view *v = &m->flows[k];
-            wg_gemm(CL2, KF, MG, v->cond_w, MG, taps, KF, 0.0f, v->cond_fold + p * CL2 * KF, KF);
+                        taps[(mm * G + j) * RKF + p * KF + d * M + i] = m->upsample_w[i * M * K + mm * K + d * hop + p * G + j];
+    for (int k = 0; k < c->n_flows; k++) {
+        wg_flow_view *v = &m->flows[k];
+        for (size_t r0 = 0; r0 < CL2; r0 += BUILD_ROWS) {
+            size_t nr = CL2 - r0 < BUILD_ROWS ? CL2 - r0 : BUILD_ROWS;
+            wg_gemm(nr, RKF, MG, v->cond_w + r0 * MG, MG, taps, RKF, 0.0f, prod, RKF);
+            /* into cond_fold's layout: row r's R phases of input q side by side, whole cache lines */
+            for (size_t r = 0; r < nr; r++)
+                for (size_t q = 0; q < KF; q++) {
+                    float *dst = v->cond_fold + q * CL2 * R + (r0 + r) * R;
+                    const float *src = prod + r * RKF + q;
+                    for (size_t p = 0; p < R; p++) dst[p] = src[p * KF];
+                }
         }
     }
     for (int k = 0; k < c->n_flows; k++) {
@@ -85,7 +102,7 @@ int wg_model_fold_conditioning(wg_model *m, size_t max_bytes, wg_error *err) {
             v->cond_fold_b[r] = (float)b;
         }
     }
-    free(taps);
+    free(taps), free(prod);
     return 0;
 }
 
@@ -109,30 +126,38 @@ void wg_cond_fold_frames(const wg_config *c, const wg_mel_view *mel, size_t h_fi
         }
 }
 
+size_t wg_cond_fold_scratch_floats(const wg_config *c, size_t capacity) {
+    size_t R = (size_t)(c->hop_length / c->n_group);
+    return wg_cond_fold_supported(c) ? (size_t)ROW_BLOCK * R * (capacity / R + 2) : 0;
+}
+
 void wg_cond_fold_apply(const wg_config *c, const wg_flow_view *v, size_t row0, size_t rows,
-                        const wg_cond_fold_input *in, size_t n, size_t c0, size_t c1, float *pre, size_t ldp) {
+                        const wg_cond_fold_input *in, size_t n, size_t c0, size_t c1, float *pre, size_t ldp,
+                        float *scratch) {
     size_t R = (size_t)(c->hop_length / c->n_group), KF = TAPS * (size_t)c->n_mel_channels, C2 = 2 * (size_t)c->wn_n_channels;
-    size_t CL2 = C2 * c->wn_n_layers, s0 = in->step0, s1 = in->step0 + n;
+    size_t s0 = in->step0, s1 = in->step0 + n;
     /* this member's rows, in proportion to its columns (multiples of 8 for the GEMM's kernels) */
     size_t r0 = c0 == n ? rows : rows * c0 / n / 8 * 8, r1 = c1 == n ? rows : rows * c1 / n / 8 * 8;
     if (r0 >= r1) return;
-    /* one GEMM a phase, over the frames that have a step of that phase in the window, each into
-     * its own plane of tmp; then every column takes its value from its phase's plane */
-    for (size_t p = 0; p < R; p++) {
-        size_t t0 = s0 + (p + R - s0 % R) % R;
-        if (t0 >= s1) continue;
-        size_t nh = (s1 - 1 - t0) / R + 1, h = t0 / R - in->h_first;
-        wg_gemm(r1 - r0, nh, KF, v->cond_fold + (p * CL2 + row0 + r0) * KF, KF, in->frames + h, in->ld, 0.0f,
-                in->tmp + (p * rows + r0) * in->ldt + h, in->ldt);
-    }
-    size_t plane = rows * in->ldt, p0 = s0 % R, h0 = s0 / R - in->h_first;
-    for (size_t r = r0; r < r1; r++) {
-        float *dst = pre + r * ldp, bias = v->in_b[(row0 + r) / C2][(row0 + r) % C2] + v->cond_fold_b[row0 + r];
-        const float *src = in->tmp + r * in->ldt + h0;
-        /* column t is step s0 + t: phase p, frame h, stepped along without a division */
-        for (size_t t = 0, p = p0, h = 0; t < n; t++) {
-            dst[t] = bias + src[p * plane + h];
-            if (++p == R) p = 0, h++;
+    /* the window's frames [h0, h0 + nh): every phase of each (the few of the end frames that no
+     * step reads cost less than a GEMM a phase over uneven column ranges would) */
+    size_t h0 = s0 / R - in->h_first, nh = (s1 - 1) / R - s0 / R + 1, p0 = s0 % R, ld = ROW_BLOCK * R;
+    for (size_t b = r0; b < r1; b += ROW_BLOCK) {
+        size_t nb = r1 - b < ROW_BLOCK ? r1 - b : ROW_BLOCK;
+        /* scratch (nh, nb·R) = framesᵀ · cond_fold's columns of these rows: frame h's R phases of
+         * row r lie side by side, as pre's steps of frame h do */
+        wg_gemm_at(nh, nb * R, KF, in->frames + h0, in->ld, v->cond_fold + (row0 + b) * R, rows_total(c) * R, 0.0f,
+                   scratch, ld);
+        for (size_t r = 0; r < nb; r++) {
+            size_t row = row0 + b + r;
+            float *dst = pre + (b + r) * ldp, bias = v->in_b[row / C2][row % C2] + v->cond_fold_b[row];
+            /* step s0 + t is phase (p0 + t) % R of frame (p0 + t) / R */
+            for (size_t h = 0; h < nh; h++) {
+                size_t t0 = h * R > p0 ? h * R - p0 : 0, t1 = (h + 1) * R - p0 < n ? (h + 1) * R - p0 : n;
+                const float *src = scratch + h * ld + r * R + (t0 + p0 - h * R);
+                float *d = dst + t0;
+                for (size_t t = 0; t < t1 - t0; t++) d[t] = bias + src[t];
+            }
         }
     }
 }

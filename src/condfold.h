@@ -31,22 +31,21 @@ static inline int wg_model_folded(const wg_model *m) { return m->cond_fold_mem !
 
 /* Whether a window of n_steps is wide enough for the fold to be faster: each window reads all
  * of cond_fold (R times cond_w) once, so narrow ones are bound by memory. The bundled model on
- * one and two cores of an AMD EPYC, against the unfolded path: 63 frames 0.93-0.95x, 94 frames
- * 1.04x, 125 frames 1.2x, 625 frames 1.3x; folding sets the model's minimum to this, which
- * tests lower to reach the folded path with small inputs. */
-enum { WG_COND_FOLD_MIN_FRAMES = 96 };
+ * one and two cores of an AMD EPYC, against the unfolded path (wg_bench decode ... fold, the
+ * threshold lowered): 38 frames 0.96-0.98x, 47 frames 0.94-0.95x, 55 frames 1.02-1.04x,
+ * 63 frames 1.09-1.13x, 94 frames 1.19-1.21x, 125 frames 1.29-1.30x, 625 frames (two windows)
+ * 1.43-1.47x; folding sets the model's minimum to this, which tests lower to reach the folded
+ * path with small inputs. */
+enum { WG_COND_FOLD_MIN_FRAMES = 56 };
 int wg_cond_fold_pays(const wg_model *m, size_t n_steps);
 static inline void wg_model_set_fold_min_frames(wg_model *m, size_t n) { m->cond_fold_min_frames = n; }
 
 /* What one window's folded conditioning reads: frames (4·n_mel, ld), whose column h − h_first
  * is [mel[h]; mel[h−1]; mel[h−2]; mel[h−3]] (absent frames zero) for the absolute frames the
- * window's steps see; step0, the absolute step of the window's column 0; tmp, (R, rows, ldt)
- * for the phase-major products, ldt >= the window's frames. frames NULL: no fold. */
+ * window's steps see; step0, the absolute step of the window's column 0. frames NULL: no fold. */
 typedef struct wg_cond_fold_input {
     const float *frames;
     size_t ld, h_first, step0;
-    float *tmp;
-    size_t ldt;
 } wg_cond_fold_input;
 
 /* The frames, columns of frames before frame h0 excluded, that the steps [s0, s1) read: [*h0, *h1). */
@@ -58,8 +57,11 @@ void wg_cond_fold_frames(const wg_config *c, const wg_mel_view *mel, size_t h_fi
  * of flow v's 2CL (whole layers) over every column [0, n) of the window. A team shares the work
  * by rows, each member's in proportion to its columns [c0, c1) of n, so that each reads its
  * share of cond_fold once at the window's full width: the caller orders the members' previous
- * reads of pre before, and their next reads after, with barriers. */
+ * reads of pre before, and their next reads after, with barriers. scratch: the member's own,
+ * wg_cond_fold_scratch_floats for windows of up to `capacity` steps. */
+size_t wg_cond_fold_scratch_floats(const wg_config *c, size_t capacity);
 void wg_cond_fold_apply(const wg_config *c, const wg_flow_view *v, size_t row0, size_t rows,
-                        const wg_cond_fold_input *in, size_t n, size_t c0, size_t c1, float *pre, size_t ldp);
+                        const wg_cond_fold_input *in, size_t n, size_t c0, size_t c1, float *pre, size_t ldp,
+                        float *scratch);
 
 #endif

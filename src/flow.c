@@ -17,7 +17,9 @@ int wg_flow_work_alloc(const wg_config *c, size_t cap, wg_flow_work *w) {
     memset(w, 0, sizeof *w);
     size_t G = (size_t)c->n_group, MG = (size_t)c->n_mel_channels * G;
     size_t n_up = wg_upsample_scratch(c), n_wn = wg_wn_work_floats(c, cap), n_tiles = wg_wn_scratch_floats(c);
+    size_t n_fold = wg_cond_fold_scratch_floats(c, cap); /* the fold shares the members' scratch */
     size_t n_scratch = n_up > n_tiles ? n_up : n_tiles;
+    n_scratch = n_scratch > n_fold ? n_scratch : n_fold;
     size_t total = MG * cap + 3 * G * cap + n_scratch + n_wn;
     w->mem = malloc(total * sizeof(float));
     if (!w->mem)
@@ -40,9 +42,8 @@ static size_t fold_cols(const wg_config *c, size_t cap) {
 
 int wg_flow_work_fold(wg_flow_work *w, const wg_config *c) {
     size_t cols = fold_cols(c, w->capacity), KF = 4 * (size_t)c->n_mel_channels;
-    size_t planes = (size_t)(c->hop_length / c->n_group) * wg_wn_cond_rows(c);
     free(w->fold_mem);
-    w->fold_mem = malloc((KF + planes) * cols * sizeof(float));
+    w->fold_mem = malloc(KF * cols * sizeof(float));
     return w->fold_mem ? 0 : -1;
 }
 
@@ -50,8 +51,7 @@ void wg_flow_work_fold_window(wg_flow_work *w, const wg_model *m, size_t step0, 
     const wg_config *c = &m->cfg;
     w->wn.fold = (wg_cond_fold_input){0};
     if (!w->fold_mem || !wg_model_folded(m) || !wg_cond_fold_pays(m, n_steps)) return;
-    size_t cols = fold_cols(c, w->capacity), KF = 4 * (size_t)c->n_mel_channels;
-    w->wn.fold = (wg_cond_fold_input){w->fold_mem, cols, h_first, step0, w->fold_mem + KF * cols, cols};
+    w->wn.fold = (wg_cond_fold_input){w->fold_mem, fold_cols(c, w->capacity), h_first, step0};
 }
 
 void wg_flow_work_free(wg_flow_work *w) {

@@ -31,8 +31,8 @@ typedef struct wg_flow_work {
 int wg_flow_work_alloc(const wg_config *cfg, size_t capacity, wg_flow_work *w);
 void wg_flow_work_free(wg_flow_work *w);
 /* Buffers for the folded conditioning (condfold.h), for windows of the work's capacity: a
- * (4·n_mel, cols) frames matrix and its (R, rows, cols) tmp in w->wn.fold, frames left NULL
- * until a window sets them (wg_flow_work_fold_window). -1: out of memory. */
+ * (4·n_mel, cols) frames matrix in w->wn.fold (the members' products go to their scratch,
+ * which wg_flow_work_alloc sizes for them), frames left NULL until a window sets them (wg_flow_work_fold_window). -1: out of memory. */
 int wg_flow_work_fold(wg_flow_work *w, const wg_config *cfg);
 /* Points w->wn.fold at the window of steps [step0, step0 + n_steps), whose frames start at
  * h_first, where the model is folded, the work has the buffers and the window is wide enough

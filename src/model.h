@@ -28,7 +28,7 @@ typedef struct wg_flow_view {
     double log_det_w;   /* log|det W| */
     float *in_w_taps;   /* [L][K] (2C, C): tap-major copies for GEMMs on shifted views */
     float *in_w_wino;   /* [L][4] (2C, C): Winograd F(4,3)'s middle filter transforms (K = 3 only) */
-    float *cond_fold;   /* NULL, or [hop / n_group](2CL, 4·n_mel): the upsampler folded into cond_w (condfold.h) */
+    float *cond_fold;   /* NULL, or (4·n_mel, 2CL·hop/n_group), column r·R + phase p: the upsampler folded into cond_w (condfold.h) */
     float *cond_fold_b; /* (2CL): cond_b with the upsampler's bias folded in */
 } wg_flow_view;
 

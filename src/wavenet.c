@@ -24,8 +24,6 @@ static size_t cond_layers(const wg_config *c) {
     return b < 1 ? 1 : b > L ? L : b;
 }
 
-size_t wg_wn_cond_rows(const wg_config *c) { return cond_layers(c) * 2 * (size_t)c->wn_n_channels; }
-
 int wg_wn_winograd_pays(const wg_config *c) {
     return c->wn_kernel_size == 3 && c->wn_n_channels >= WINO_MIN_CHANNELS;
 }
@@ -193,7 +191,7 @@ void wg_wn_forward_part(const wg_model *m, const wg_flow_view *v, const float *a
             /* shared out by rows over every column: the members' gates of the layer before may
              * still read these rows' other columns */
             if (i) wg_team_barrier(team);
-            wg_cond_fold_apply(c, v, i * 2 * C, nb * 2 * C, &w->fold, n, c0, c1, pre - c0, n);
+            wg_cond_fold_apply(c, v, i * 2 * C, nb * 2 * C, &w->fold, n, c0, c1, pre - c0, n, scratch);
         } else if (i % LB == 0) {
             for (size_t b = 0; b < nb; b++)
                 wg_fill_bias2(pre + b * 2 * C * n, 2 * C, nc, n, v->in_b[i + b], v->cond_b + (i + b) * 2 * C);

@@ -31,10 +31,6 @@ typedef struct wg_wn_work {
                               * otherwise, with the flow's cond_fold, from the mel frames */
 } wg_wn_work;
 
-/* Rows of the largest cond GEMM of the inference forward (a wg_cond_fold_input's tmp holds
- * hop / n_group planes of this many rows). */
-size_t wg_wn_cond_rows(const wg_config *cfg);
-
 /* Whether the Winograd taps pay for their transforms at this width: from 96 channels up (K = 3).
  * Measured on one core of an AMD EPYC against the three tap GEMMs of one WN: 0.85-0.98x at 64
  * channels, 1.15x at 96, 1.25x at 128, 1.4x at 256. */
@@ -49,7 +45,7 @@ void wg_wn_work_init(wg_wn_work *w, const wg_config *cfg, size_t capacity, float
 
 /* out (2·n_half, n) = WN(a0 (n_half, n) row stride lda, cond (n_mel·g, n) row stride n, or the
  * folded conditioning where w->fold.frames and v->cond_fold are set: then cond is not read);
- * scratch holds wg_wn_scratch_floats floats. */
+ * scratch holds wg_wn_scratch_floats floats, and with the fold wg_cond_fold_scratch_floats. */
 void wg_wn_forward(const wg_model *m, const wg_flow_view *v, const float *a0, size_t lda, const float *cond, size_t n,
                    wg_wn_work *w, float *out, float *scratch);
 /* The same for columns [c0, c1) of the n, as one member of a team that splits the columns (every

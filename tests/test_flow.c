@@ -332,13 +332,15 @@ static void test_team_matches_one_thread(void **state) {
 /* The folded conditioning (condfold.h) computes the function of the upsampler and cond convs:
  * synthesis, encoding and the likelihood agree with the unfolded model's, alone and in teams
  * whose members split frames, in one window and in many (frames shared across window edges),
- * with several cond GEMM blocks (128 channels: 3 layers, then 1); the streamed audio equals the
+ * with several cond GEMM blocks (128 channels: 3 layers, then 1) and with rows that the members'
+ * blocks of 8 do not divide (5 channels: 30 rows); the streamed audio equals the
  * offline audio; the fold is refused where it cannot apply or would take too much memory, and
  * a refresh (the trainer's, after a step) drops it. */
 static void test_cond_fold(void **state) {
     (void)state;
-    wg_config cfgs[] = {make_config(16000, 128, 20, 4, 8, 2, 2, 4, 8, 3), make_config(16000, 64, 12, 2, 16, 4, 2, 4, 128, 3)};
-    for (size_t ci = 0; ci < 2; ci++) {
+    wg_config cfgs[] = {make_config(16000, 128, 20, 4, 8, 2, 2, 4, 8, 3), make_config(16000, 64, 12, 2, 16, 4, 2, 4, 128, 3),
+                        make_config(16000, 128, 20, 2, 8, 2, 2, 3, 5, 3)};
+    for (size_t ci = 0; ci < sizeof cfgs / sizeof cfgs[0]; ci++) {
         wg_model *m = random_model(&cfgs[ci]);
         size_t M = (size_t)cfgs[ci].n_mel_channels, frames = 29, T = wg_synth_samples(m, frames);
         float *mel = malloc(M * frames * sizeof(float)), *a = malloc(T * sizeof(float)), *b = malloc(T * sizeof(float));
