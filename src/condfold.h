@@ -32,13 +32,16 @@ static inline int wg_model_folded(const wg_model *m) { return m->cond_fold_mem !
 /* Whether a window of n_steps is wide enough for the fold to be faster: each window reads all
  * of cond_fold (R times cond_w) once, so narrow ones are bound by memory. The bundled model on
  * one and two cores of an AMD EPYC, against the unfolded path (wg_bench decode ... fold, the
- * threshold lowered): 38 frames 0.96-0.98x, 47 frames 0.94-0.95x, 55 frames 1.02-1.04x,
- * 63 frames 1.09-1.13x, 94 frames 1.19-1.21x, 125 frames 1.29-1.30x, 625 frames (two windows)
- * 1.43-1.47x; folding sets the model's minimum to this, which tests lower to reach the folded
- * path with small inputs. */
-enum { WG_COND_FOLD_MIN_FRAMES = 56 };
+ * threshold lowered), 1 / 2 threads: 8 frames 0.99-1.02x / 0.99-1.01x, 16 frames 1.17-1.19x /
+ * 1.27x, 31 frames 1.18-1.19x / 1.22-1.27x, 63 frames 1.41-1.44x / 1.41-1.42x, 125 frames
+ * 1.44-1.45x / 1.45x, 625 frames (two windows) 1.52x / 1.55-1.56x; folding sets the model's
+ * minimum to this, which tests change to reach either path with small inputs. */
+enum { WG_COND_FOLD_MIN_FRAMES = 12 };
 int wg_cond_fold_pays(const wg_model *m, size_t n_steps);
 static inline void wg_model_set_fold_min_frames(wg_model *m, size_t n) { m->cond_fold_min_frames = n; }
+/* Frames per GEMM of the fold's apply, which folding sets to what OpenBLAS multiplies without
+ * packing (condfold.c); tests lower it to reach several GEMMs a window with small inputs. */
+static inline void wg_model_set_fold_chunk_frames(wg_model *m, size_t n) { m->cond_fold_chunk_frames = n; }
 
 /* What one window's folded conditioning reads: frames (4·n_mel, ld), whose column h − h_first
  * is [mel[h]; mel[h−1]; mel[h−2]; mel[h−3]] (absent frames zero) for the absolute frames the
@@ -46,6 +49,7 @@ static inline void wg_model_set_fold_min_frames(wg_model *m, size_t n) { m->cond
 typedef struct wg_cond_fold_input {
     const float *frames;
     size_t ld, h_first, step0;
+    size_t chunk; /* frames per GEMM (the model's cond_fold_chunk_frames); 0: the whole window */
 } wg_cond_fold_input;
 
 /* The frames, columns of frames before frame h0 excluded, that the steps [s0, s1) read: [*h0, *h1). */

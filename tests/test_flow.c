@@ -42,7 +42,7 @@ static void nvidia_parity(int winograd, int fold) {
     wg_model_set_winograd(m, winograd);
     if (fold) {
         assert_int_equal(wg_model_fold_conditioning(m, SIZE_MAX, &err), 0);
-        wg_model_set_fold_min_frames(m, 0); /* 17 frames: narrower than the fold pays for */
+        wg_model_set_fold_min_frames(m, 0); /* every window folds, however narrow */
     }
     assert_int_equal(wg_model_get_info(m).folded, fold);
     printf("dilated taps by %s, conditioning %s:\n", winograd ? "Winograd's F(4,3)" : "three GEMMs",
@@ -332,8 +332,9 @@ static void test_team_matches_one_thread(void **state) {
 /* The folded conditioning (condfold.h) computes the function of the upsampler and cond convs:
  * synthesis, encoding and the likelihood agree with the unfolded model's, alone and in teams
  * whose members split frames, in one window and in many (frames shared across window edges),
- * with several cond GEMM blocks (128 channels: 3 layers, then 1) and with rows that the members'
- * blocks of 8 do not divide (5 channels: 30 rows); the streamed audio equals the
+ * with several cond GEMM blocks (128 channels: 3 layers, then 1), with rows that the members
+ * split unevenly (5 channels: 30 rows), and with a window's frames in one GEMM or in GEMMs of
+ * up to 4 frames (uneven, and across window edges); the streamed audio equals the
  * offline audio; the fold is refused where it cannot apply or would take too much memory, and
  * a refresh (the trainer's, after a step) drops it. */
 static void test_cond_fold(void **state) {
@@ -357,7 +358,9 @@ static void test_cond_fold(void **state) {
         assert_non_null(strstr(err.message, "MB"));
         assert_false(wg_model_get_info(m).folded);
         assert_int_equal(wg_model_fold_conditioning(m, before.fold_bytes, &err), 0);
-        /* 29 frames: narrower than the fold pays for, so the upsampler's path, the same audio */
+        /* windows narrower than the model's minimum take the upsampler's path: the same audio */
+        assert_int_equal(m->cond_fold_min_frames, WG_COND_FOLD_MIN_FRAMES);
+        wg_model_set_fold_min_frames(m, frames + 1);
         p.n_threads = 1;
         assert_int_equal(wg_synthesize(m, mel, frames, 0.6f, 7, b, &p, &err), 0);
         assert_true(max_abs_diff(a, b, T) == 0);
@@ -366,16 +369,20 @@ static void test_cond_fold(void **state) {
         assert_true(after.folded && after.computed_flops_per_second < 0.75 * before.computed_flops_per_second);
         assert_true(after.fold_breakeven_samples > 0);
         int threads[] = {1, 2, 3};
-        size_t chunks[] = {0, 23};
+        size_t chunks[] = {0, 23}, fold_chunk = m->cond_fold_chunk_frames;
+        assert_true(fold_chunk >= frames); /* small models: a window's frames in one GEMM */
+        for (size_t fi = 0; fi < 2; fi++)
         for (size_t ti = 0; ti < 3; ti++)
             for (size_t ki = 0; ki < 2; ki++) {
+                wg_model_set_fold_chunk_frames(m, fi ? 4 : fold_chunk);
                 p.n_threads = threads[ti], p.chunk_steps = chunks[ki];
                 assert_int_equal(wg_synthesize(m, mel, frames, 0.6f, 7, b, &p, &err), 0);
                 assert_int_equal(wg_encode(m, mel, frames, a, T, zb, &lb, &p, &err), 0);
                 double e = max_abs_diff(a, b, T), ez = max_abs_diff(za, zb, T);
                 double el = fabs(la.log_likelihood - lb.log_likelihood) / fabs(la.log_likelihood);
-                printf("config %zu folded, %d thread(s), chunk %2zu: audio max |diff| %.2e, latent %.2e, "
-                       "log-likelihood %.1e relative\n", ci, threads[ti], chunks[ki], e, ez, el);
+                printf("config %zu folded (GEMMs of %zu frames), %d thread(s), chunk %2zu: audio max |diff| %.2e, "
+                       "latent %.2e, log-likelihood %.1e relative\n", ci, m->cond_fold_chunk_frames, threads[ti],
+                       chunks[ki], e, ez, el);
                 assert_true(e <= 1e-5 * max_abs(a, T) && ez <= 1e-5 * max_abs(za, T) && el <= 1e-6);
                 assert_true(e > 0); /* rounded otherwise: the folded path ran */
             }

@@ -136,7 +136,7 @@ int cmd_vocode(int argc, char **argv) {
     wg_run_params p = cli_run_params("vocode", threads, quiet);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    /* the stream's windows are too narrow for the fold to pay (wg_cond_fold_pays) */
+    /* --stream runs play's pipeline, which does not fold: the build would delay the first audio */
     if (!stream && (rc = cli_fold("vocode", model, fold, n, quiet)))
         goto done;
     if ((stream ? stream_synthesize(model, &mel, (float)sigma, (uint64_t)seed, context_ms, chunk_ms, (int)threads, audio, n, &err)
