@@ -9,17 +9,19 @@
 
 /* TAPS: the upsampler's kernel is 4·hop (upsample.h). BUILD_ROWS: rows of a flow's fold built in
  * one GEMM, bounding the build's scratch (10 MB at hop 256, n_group 8, 80 mels). */
-enum { TAPS = 4, BUILD_ROWS = 256, GEMM_ROWS = 2 };
+enum { TAPS = 4, BUILD_ROWS = 256, MAX_GROUP_ROWS = 8 };
 
-/* A window reads the fold from memory once; a packing GEMM copies it once more before
- * multiplying, which at the bundled model's 1 s cost half as much as the multiply. OpenBLAS's
- * small-matrix kernels (its SkylakeX and Cooperlake targets, Debian's build among them) multiply
- * without packing for M·N·K up to 10⁶, so apply multiplies GEMM_ROWS rows' fold (4·n_mel,
- * GEMM_ROWS·R), stored contiguous, by the window's frames in chunks that stay under it. The
- * bundled model's eight flows, the fold's GEMMs alone, one thread of an AMD EPYC (Cooperlake
- * kernels), 63 / 125 frames: 2 rows a GEMM 35 / 66 ms, 1 row 41 / 69 ms, 4 rows 49 / 85 ms
- * (chunks of at most 12, 24, 32 or 48 frames for 2 rows: 48 best), one packing GEMM per 8 rows
- * (the previous layout) 58 / 86 ms. */
+/* The fold is stored a group of rows at a time, each group's (4·n_mel, group·R) contiguous, and
+ * apply multiplies a group by the window's frames. A window reads the fold from memory once; a
+ * packing GEMM copies it once more before multiplying, which at the bundled model's 1 s cost half
+ * as much as the multiply. OpenBLAS's AVX-512 targets (wg_blas_avx512_kernels) multiply without
+ * packing for M·N·K up to 10⁶, so there groups are 2 rows and the frames go in chunks that stay
+ * under it; elsewhere groups are 8 rows and the frames go in one GEMM. The bundled model's eight
+ * flows, the fold's GEMMs alone, one thread of an AMD EPYC, 63 / 125 frames: Cooperlake kernels,
+ * 2 rows 35 / 66 ms, 1 row 41 / 69 ms, 4 rows 49 / 85 ms (chunks of at most 12, 24, 32 or 48
+ * frames for 2 rows: 48 best), one packing GEMM per 8 rows 58 / 86 ms; Haswell kernels (no
+ * small-matrix ones), 63 / 330 frames: 8 rows in one GEMM 78 / 316 ms, 2 rows 83 / 334 ms, 2 rows
+ * in chunks of 48 frames 88 / 355 ms. */
 static const double SMALL_GEMM_MNK = 1e6;
 
 static size_t rows_total(const wg_config *c) { return 2 * (size_t)c->wn_n_channels * c->wn_n_layers; }
@@ -57,6 +59,21 @@ void wg_model_unfold_cond(wg_model *m) {
 
 int wg_model_fold_conditioning(wg_model *m, size_t max_bytes, wg_error *err) {
     const wg_config *c = &m->cfg;
+    int small = wg_blas_avx512_kernels();
+    size_t group = small ? 2 : MAX_GROUP_ROWS, chunk = 0;
+    while ((2 * (size_t)c->wn_n_channels) % group) group /= 2;
+    if (small && wg_cond_fold_supported(c)) {
+        chunk = (size_t)(SMALL_GEMM_MNK / ((double)group * (c->hop_length / c->n_group) * TAPS * c->n_mel_channels));
+        chunk = chunk ? chunk : 1;
+    }
+    return wg_cond_fold_build(m, max_bytes, group, chunk, err);
+}
+
+int wg_cond_fold_build(wg_model *m, size_t max_bytes, size_t group, size_t chunk, wg_error *err) {
+    const wg_config *c = &m->cfg;
+    if (!group || group > MAX_GROUP_ROWS || (2 * (size_t)c->wn_n_channels) % group)
+        return wg_fail(err, WG_EINVAL, "a fold group of %zu rows must divide a layer's %d and be at most %d", group,
+                       2 * c->wn_n_channels, MAX_GROUP_ROWS);
     if (!wg_cond_fold_supported(c))
         return wg_fail(err, WG_EUNSUPPORTED, "the conditioning fold needs hop_length %% n_group = 0 and n_group > %d",
                        TAPS);
@@ -76,8 +93,8 @@ int wg_model_fold_conditioning(wg_model *m, size_t max_bytes, wg_error *err) {
     wg_model_unfold_cond(m);
     m->cond_fold_mem = mem;
     m->cond_fold_min_frames = WG_COND_FOLD_MIN_FRAMES;
-    size_t chunk = (size_t)(SMALL_GEMM_MNK / ((double)GEMM_ROWS * R * KF));
-    m->cond_fold_chunk_frames = chunk ? chunk : 1;
+    m->cond_fold_group_rows = group;
+    m->cond_fold_chunk_frames = chunk;
     for (int k = 0; k < c->n_flows; k++) {
         wg_flow_view *v = &m->flows[k];
         v->cond_fold = mem, mem += R * CL2 * KF;
@@ -96,12 +113,12 @@ int wg_model_fold_conditioning(wg_model *m, size_t max_bytes, wg_error *err) {
         for (size_t r0 = 0; r0 < CL2; r0 += BUILD_ROWS) {
             size_t nr = CL2 - r0 < BUILD_ROWS ? CL2 - r0 : BUILD_ROWS;
             wg_gemm(nr, RKF, MG, v->cond_w + r0 * MG, MG, taps, RKF, 0.0f, prod, RKF);
-            /* into cond_fold's layout: row r's R phases of input q at column (r % GEMM_ROWS)·R of
-             * its group's (4·n_mel, GEMM_ROWS·R), whole cache lines */
+            /* into cond_fold's layout: row r's R phases of input q at column (r % group)·R of its
+             * group's (4·n_mel, group·R), whole cache lines */
             for (size_t r = 0; r < nr; r++)
                 for (size_t q = 0; q < KF; q++) {
                     size_t row = r0 + r;
-                    float *dst = v->cond_fold + ((row / GEMM_ROWS * KF + q) * GEMM_ROWS + row % GEMM_ROWS) * R;
+                    float *dst = v->cond_fold + ((row / group * KF + q) * group + row % group) * R;
                     const float *src = prod + r * RKF + q;
                     for (size_t p = 0; p < R; p++) dst[p] = src[p * KF];
                 }
@@ -141,7 +158,7 @@ void wg_cond_fold_frames(const wg_config *c, const wg_mel_view *mel, size_t h_fi
 
 size_t wg_cond_fold_scratch_floats(const wg_config *c, size_t capacity) {
     size_t R = (size_t)(c->hop_length / c->n_group);
-    return wg_cond_fold_supported(c) ? GEMM_ROWS * R * (capacity / R + 2) : 0;
+    return wg_cond_fold_supported(c) ? MAX_GROUP_ROWS * R * (capacity / R + 2) : 0;
 }
 
 void wg_cond_fold_apply(const wg_config *c, const wg_flow_view *v, size_t row0, size_t rows,
@@ -150,23 +167,23 @@ void wg_cond_fold_apply(const wg_config *c, const wg_flow_view *v, size_t row0, 
     size_t R = (size_t)(c->hop_length / c->n_group), KF = TAPS * (size_t)c->n_mel_channels, C2 = 2 * (size_t)c->wn_n_channels;
     size_t s0 = in->step0, s1 = in->step0 + n;
     /* this member's rows, in proportion to its columns, whole groups (rows and row0 are whole
-     * layers: even) */
-    size_t r0 = rows * c0 / n / GEMM_ROWS * GEMM_ROWS, r1 = c1 == n ? rows : rows * c1 / n / GEMM_ROWS * GEMM_ROWS;
+     * layers, which the group divides) */
+    size_t G = in->group, r0 = rows * c0 / n / G * G, r1 = c1 == n ? rows : rows * c1 / n / G * G;
     if (r0 >= r1) return;
     /* the window's frames [h0, h0 + nh): every phase of each (the few of the end frames that no
      * step reads cost less than a GEMM a phase over uneven column ranges would), in GEMMs of up
      * to in->chunk frames, as even as they go; a row's fold stays in cache across them */
     size_t h0 = s0 / R - in->h_first, nh = (s1 - 1) / R - s0 / R + 1, p0 = s0 % R;
     size_t max_chunk = in->chunk ? in->chunk : nh, n_chunks = (nh + max_chunk - 1) / max_chunk;
-    size_t chunk = (nh + n_chunks - 1) / n_chunks, N = GEMM_ROWS * R;
-    for (size_t g = row0 + r0; g < row0 + r1; g += GEMM_ROWS) {
+    size_t chunk = (nh + n_chunks - 1) / n_chunks, N = G * R;
+    for (size_t g = row0 + r0; g < row0 + r1; g += G) {
         const float *fold = v->cond_fold + g * KF * R;
         for (size_t hc = 0; hc < nh; hc += chunk) {
             size_t nc = nh - hc < chunk ? nh - hc : chunk;
-            /* scratch (nc, GEMM_ROWS·R) = these frames' columnsᵀ · the group's fold: frame h's R
+            /* scratch (nc, group·R) = these frames' columnsᵀ · the group's fold: frame h's R
              * phases of each row side by side, as pre's steps of frame h are */
             wg_gemm_at(nc, N, KF, in->frames + h0 + hc, in->ld, fold, N, 0.0f, scratch, N);
-            for (size_t o = 0; o < GEMM_ROWS; o++) {
+            for (size_t o = 0; o < G; o++) {
                 size_t row = g + o;
                 float *dst = pre + (row - row0) * ldp, bias = v->in_b[row / C2][row % C2] + v->cond_fold_b[row];
                 /* step s0 + t is phase (p0 + t) % R of frame (p0 + t) / R */

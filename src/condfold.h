@@ -39,9 +39,10 @@ static inline int wg_model_folded(const wg_model *m) { return m->cond_fold_mem !
 enum { WG_COND_FOLD_MIN_FRAMES = 12 };
 int wg_cond_fold_pays(const wg_model *m, size_t n_steps);
 static inline void wg_model_set_fold_min_frames(wg_model *m, size_t n) { m->cond_fold_min_frames = n; }
-/* Frames per GEMM of the fold's apply, which folding sets to what OpenBLAS multiplies without
- * packing (condfold.c); tests lower it to reach several GEMMs a window with small inputs. */
-static inline void wg_model_set_fold_chunk_frames(wg_model *m, size_t n) { m->cond_fold_chunk_frames = n; }
+/* wg_model_fold_conditioning with the layout chosen: groups of `group` rows (dividing a layer's
+ * 2·n_channels, at most 8) multiplied by up to `chunk` frames a GEMM (0: a window's all), where
+ * the public call picks them for the BLAS's kernels (condfold.c); tests reach each layout. */
+int wg_cond_fold_build(wg_model *m, size_t max_bytes, size_t group, size_t chunk, wg_error *err);
 
 /* What one window's folded conditioning reads: frames (4·n_mel, ld), whose column h − h_first
  * is [mel[h]; mel[h−1]; mel[h−2]; mel[h−3]] (absent frames zero) for the absolute frames the
@@ -49,6 +50,7 @@ static inline void wg_model_set_fold_chunk_frames(wg_model *m, size_t n) { m->co
 typedef struct wg_cond_fold_input {
     const float *frames;
     size_t ld, h_first, step0;
+    size_t group; /* rows per GEMM, the fold's grouping (the model's cond_fold_group_rows) */
     size_t chunk; /* frames per GEMM (the model's cond_fold_chunk_frames); 0: the whole window */
 } wg_cond_fold_input;
 

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 void wg_gemm(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c,
@@ -111,5 +112,13 @@ int wg_default_threads(void) {
 }
 
 int wg_get_threads(void) { return openblas_get_num_threads(); }
+
+int wg_blas_avx512_kernels(void) {
+    static const char *names[] = {"SkylakeX", "Cooperlake", "SapphireRapids"};
+    const char *core = openblas_get_corename();
+    for (size_t i = 0; core && i < sizeof names / sizeof names[0]; i++)
+        if (!strcasecmp(core, names[i])) return 1;
+    return 0;
+}
 
 void wg_set_threads(int n_threads) { openblas_set_num_threads(n_threads > 0 ? n_threads : wg_default_threads()); }

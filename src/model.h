@@ -28,7 +28,7 @@ typedef struct wg_flow_view {
     double log_det_w;   /* log|det W| */
     float *in_w_taps;   /* [L][K] (2C, C): tap-major copies for GEMMs on shifted views */
     float *in_w_wino;   /* [L][4] (2C, C): Winograd F(4,3)'s middle filter transforms (K = 3 only) */
-    float *cond_fold;   /* NULL, or (CL, 4·n_mel, 2·hop/n_group): rows 2i and 2i + 1 side by side, the upsampler folded into cond_w (condfold.c) */
+    float *cond_fold;   /* NULL, or (2CL/g, 4·n_mel, g·hop/n_group): g rows side by side, the upsampler folded into cond_w (condfold.c) */
     float *cond_fold_b; /* (2CL): cond_b with the upsampler's bias folded in */
 } wg_flow_view;
 
@@ -42,7 +42,7 @@ struct wg_model {
     int winograd; /* the WN's dilated taps by Winograd's F(4,3) (wavenet.h); K = 3 only */
     float *cond_fold_mem; /* NULL, or every flow's cond_fold and cond_fold_b (condfold.h) */
     size_t cond_fold_min_frames; /* windows of fewer frames use the upsampler (wg_cond_fold_pays) */
-    size_t cond_fold_chunk_frames; /* frames per GEMM of the fold's apply (condfold.c) */
+    size_t cond_fold_group_rows, cond_fold_chunk_frames; /* the fold's layout and GEMMs (condfold.c) */
     double synthesis_sigma;      /* the file's recommended latent temperature; 0: none */
 };
 

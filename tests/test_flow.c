@@ -333,8 +333,10 @@ static void test_team_matches_one_thread(void **state) {
  * synthesis, encoding and the likelihood agree with the unfolded model's, alone and in teams
  * whose members split frames, in one window and in many (frames shared across window edges),
  * with several cond GEMM blocks (128 channels: 3 layers, then 1), with rows that the members
- * split unevenly (5 channels: 30 rows), and with a window's frames in one GEMM or in GEMMs of
- * up to 4 frames (uneven, and across window edges); the streamed audio equals the
+ * split unevenly (5 channels: 30 rows), and in each layout of the fold: the one the BLAS's
+ * kernels pick, groups of 8 rows (or the most that divide a layer) with a window's frames in one
+ * GEMM, groups of 2 with GEMMs of at most 4 frames (uneven, and across window edges); a group
+ * that does not divide a layer is refused; the streamed audio equals the
  * offline audio; the fold is refused where it cannot apply or would take too much memory, and
  * a refresh (the trainer's, after a step) drops it. */
 static void test_cond_fold(void **state) {
@@ -369,23 +371,30 @@ static void test_cond_fold(void **state) {
         assert_true(after.folded && after.computed_flops_per_second < 0.75 * before.computed_flops_per_second);
         assert_true(after.fold_breakeven_samples > 0);
         int threads[] = {1, 2, 3};
-        size_t chunks[] = {0, 23}, fold_chunk = m->cond_fold_chunk_frames;
-        assert_true(fold_chunk >= frames); /* small models: a window's frames in one GEMM */
-        for (size_t fi = 0; fi < 2; fi++)
-        for (size_t ti = 0; ti < 3; ti++)
+        size_t chunks[] = {0, 23}, layer_rows = 2 * (size_t)cfgs[ci].wn_n_channels;
+        /* the layout the BLAS's kernels chose; groups of 8 rows (or the most that divide a layer)
+         * with a window's frames in one GEMM; groups of 2 with GEMMs of at most 4 frames */
+        size_t groups[] = {m->cond_fold_group_rows, layer_rows % 8 ? layer_rows % 4 ? 2 : 4 : 8, 2};
+        size_t frames_per_gemm[] = {m->cond_fold_chunk_frames, 0, 4};
+        assert_int_equal(wg_cond_fold_build(m, SIZE_MAX, 3, 0, &err), WG_EINVAL);
+        assert_int_equal(wg_cond_fold_build(m, SIZE_MAX, 16, 0, &err), WG_EINVAL);
+        for (size_t fi = 0; fi < 3; fi++) {
+            assert_int_equal(wg_cond_fold_build(m, SIZE_MAX, groups[fi], frames_per_gemm[fi], &err), 0);
+            wg_model_set_fold_min_frames(m, 0);
+            for (size_t ti = 0; ti < 3; ti++)
             for (size_t ki = 0; ki < 2; ki++) {
-                wg_model_set_fold_chunk_frames(m, fi ? 4 : fold_chunk);
                 p.n_threads = threads[ti], p.chunk_steps = chunks[ki];
                 assert_int_equal(wg_synthesize(m, mel, frames, 0.6f, 7, b, &p, &err), 0);
                 assert_int_equal(wg_encode(m, mel, frames, a, T, zb, &lb, &p, &err), 0);
                 double e = max_abs_diff(a, b, T), ez = max_abs_diff(za, zb, T);
                 double el = fabs(la.log_likelihood - lb.log_likelihood) / fabs(la.log_likelihood);
-                printf("config %zu folded (GEMMs of %zu frames), %d thread(s), chunk %2zu: audio max |diff| %.2e, "
-                       "latent %.2e, log-likelihood %.1e relative\n", ci, m->cond_fold_chunk_frames, threads[ti],
-                       chunks[ki], e, ez, el);
+                printf("config %zu folded (groups of %zu rows, GEMMs of %zu frames), %d thread(s), chunk %2zu: "
+                       "audio max |diff| %.2e, latent %.2e, log-likelihood %.1e relative\n", ci, groups[fi],
+                       frames_per_gemm[fi], threads[ti], chunks[ki], e, ez, el);
                 assert_true(e <= 1e-5 * max_abs(a, T) && ez <= 1e-5 * max_abs(za, T) && el <= 1e-6);
                 assert_true(e > 0); /* rounded otherwise: the folded path ran */
             }
+        }
         /* the stream's windows of 32 steps with the exact context, pushed frame by frame */
         wg_stream *s;
         wg_stream_params sp = wg_stream_default_params();

@@ -5,9 +5,9 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <strings.h>
 
 #include "cli.h"
+#include "kernels.h"
 
 static bool cpu_has_avx512(void) {
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -19,18 +19,11 @@ static bool cpu_has_avx512(void) {
 #endif
 }
 
-static bool avx512_kernels(const char *core) {
-    static const char *names[] = {"SkylakeX", "Cooperlake", "SapphireRapids"};
-    for (size_t i = 0; core && i < sizeof names / sizeof names[0]; i++)
-        if (!strcasecmp(core, names[i])) return true;
-    return false;
-}
-
 const char *cli_blas_description(void) {
     static char text[512];
     const char *core = openblas_get_corename(), *pinned = getenv("OPENBLAS_CORETYPE");
     int n = snprintf(text, sizeof text, "%s; %s kernels", openblas_get_config(), core);
-    if (pinned && *pinned && !avx512_kernels(core) && cpu_has_avx512() && n > 0 && (size_t)n < sizeof text)
+    if (pinned && *pinned && !wg_blas_avx512_kernels() && cpu_has_avx512() && n > 0 && (size_t)n < sizeof text)
         snprintf(text + n, sizeof text - (size_t)n,
                  " (OPENBLAS_CORETYPE=%s pins them; this CPU has AVX-512, and without the variable OpenBLAS "
                  "would pick its AVX-512 kernels, which are faster)", pinned);
