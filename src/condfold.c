@@ -24,7 +24,8 @@ enum { TAPS = 4, BUILD_ROWS = 256, MAX_GROUP_ROWS = 8 };
  * in chunks of 48 frames 88 / 355 ms. */
 static const double SMALL_GEMM_MNK = 1e6;
 
-static size_t rows_total(const wg_config *c) { return 2 * (size_t)c->wn_n_channels * c->wn_n_layers; }
+static size_t layer_rows(const wg_config *c) { return 2 * (size_t)c->wn_n_channels; }
+static size_t rows_total(const wg_config *c) { return layer_rows(c) * c->wn_n_layers; }
 
 int wg_cond_fold_supported(const wg_config *c) {
     return c->hop_length % c->n_group == 0 && TAPS < c->n_group;
@@ -61,7 +62,7 @@ int wg_model_fold_conditioning(wg_model *m, size_t max_bytes, wg_error *err) {
     const wg_config *c = &m->cfg;
     int small = wg_blas_avx512_kernels();
     size_t group = small ? 2 : MAX_GROUP_ROWS, chunk = 0;
-    while ((2 * (size_t)c->wn_n_channels) % group) group /= 2;
+    while (layer_rows(c) % group) group /= 2;
     if (small && wg_cond_fold_supported(c)) {
         chunk = (size_t)(SMALL_GEMM_MNK / ((double)group * (c->hop_length / c->n_group) * TAPS * c->n_mel_channels));
         chunk = chunk ? chunk : 1;
@@ -71,9 +72,9 @@ int wg_model_fold_conditioning(wg_model *m, size_t max_bytes, wg_error *err) {
 
 int wg_cond_fold_build(wg_model *m, size_t max_bytes, size_t group, size_t chunk, wg_error *err) {
     const wg_config *c = &m->cfg;
-    if (!group || group > MAX_GROUP_ROWS || (2 * (size_t)c->wn_n_channels) % group)
-        return wg_fail(err, WG_EINVAL, "a fold group of %zu rows must divide a layer's %d and be at most %d", group,
-                       2 * c->wn_n_channels, MAX_GROUP_ROWS);
+    if (!group || group > MAX_GROUP_ROWS || layer_rows(c) % group)
+        return wg_fail(err, WG_EINVAL, "a fold group of %zu rows must divide a layer's %zu and be at most %d", group,
+                       layer_rows(c), MAX_GROUP_ROWS);
     if (!wg_cond_fold_supported(c))
         return wg_fail(err, WG_EUNSUPPORTED, "the conditioning fold needs hop_length %% n_group = 0 and n_group > %d",
                        TAPS);
@@ -164,7 +165,7 @@ size_t wg_cond_fold_scratch_floats(const wg_config *c, size_t capacity) {
 void wg_cond_fold_apply(const wg_config *c, const wg_flow_view *v, size_t row0, size_t rows,
                         const wg_cond_fold_input *in, size_t n, size_t c0, size_t c1, float *pre, size_t ldp,
                         float *scratch) {
-    size_t R = (size_t)(c->hop_length / c->n_group), KF = TAPS * (size_t)c->n_mel_channels, C2 = 2 * (size_t)c->wn_n_channels;
+    size_t R = (size_t)(c->hop_length / c->n_group), KF = TAPS * (size_t)c->n_mel_channels, C2 = layer_rows(c);
     size_t s0 = in->step0, s1 = in->step0 + n;
     /* this member's rows, in proportion to its columns, whole groups (rows and row0 are whole
      * layers, which the group divides) */

@@ -113,6 +113,8 @@ int wg_default_threads(void) {
 
 int wg_get_threads(void) { return openblas_get_num_threads(); }
 
+void wg_set_threads(int n_threads) { openblas_set_num_threads(n_threads > 0 ? n_threads : wg_default_threads()); }
+
 int wg_blas_avx512_kernels(void) {
     static const char *names[] = {"SkylakeX", "Cooperlake", "SapphireRapids"};
     const char *core = openblas_get_corename();
@@ -120,5 +122,3 @@ int wg_blas_avx512_kernels(void) {
         if (!strcasecmp(core, names[i])) return 1;
     return 0;
 }
-
-void wg_set_threads(int n_threads) { openblas_set_num_threads(n_threads > 0 ? n_threads : wg_default_threads()); }

@@ -44,10 +44,10 @@ void wg_gate(float *acts, size_t ld_acts, const float *pre, size_t ld_pre, size_
  * caller's back. */
 void wg_set_threads(int n_threads);
 int wg_get_threads(void);
+int wg_default_threads(void);
 /* Whether OpenBLAS runs one of its AVX-512 targets (SkylakeX, Cooperlake, SapphireRapids): about
  * twice the GEMM rate of its AVX2 ones on the same CPU, and, in its x86-64 builds, small-matrix
  * kernels that multiply M·N·K ≤ 10⁶ without packing the operands (condfold.c relies on them). */
 int wg_blas_avx512_kernels(void);
-int wg_default_threads(void);
 
 #endif
