@@ -5,8 +5,14 @@
  *   filterbank with Slaney area normalisation; natural log of max(x, 1e-5).
  * The filterbank is built in double precision and applied sparsely (each filter touches only
  * its own band of bins) with double accumulation, so the only float32 error is the FFT's.
- * Frames go in blocks of MEL_BLOCK: the magnitudes of a block are kept bin-major, so the filter
+ * Frames go in blocks of MEL_BLOCK: each frame's magnitudes are written contiguously, then the
+ * block's are transposed bin-major (a loop GCC turns into a permute network), so the filter
  * sums and logs run along frames, contiguous in the (n_mel, frames) output, in vector registers.
+ *
+ * An even-length real transform is done as FFTW's complex transform of half the length over the
+ * windowed frame read as complex pairs (even samples real, odd imaginary), then split into the
+ * real transform's bins: Debian's FFTW plans its own r2c of 1024 points through a radix-2 SSE2
+ * step, and the front end took 5.5 ms a minute of 22.05 kHz audio with it against 4.3 with this.
  *
  * FFTW's planner is not thread-safe, so plan creation takes a process-wide lock; execution
  * uses this object's own plan and buffers, so distinct wg_mel objects run in parallel. */
@@ -36,8 +42,11 @@ struct wg_mel {
     int n_used; /* bins [0, n_used) reach some filter: the rest (above mel_fmax) are never read */
     float *window;       /* (n_fft): Hann of win_length, zero-padded to the centre */
     float *frame;        /* (n_fft) FFTW input */
-    fftwf_complex *spec; /* (n_freq) FFTW output */
-    float *mag;          /* (n_freq, MEL_BLOCK): a block of frames' magnitudes, bin-major */
+    fftwf_complex *spec; /* (n_freq) FFTW output: the half-length complex transform when n_fft is even */
+    float *twiddle;      /* (2 * n_fft/2) when n_fft is even: 0.5 cos, 0.5 sin of 2 pi k / n_fft */
+    float *reversed;     /* (2 * n_fft/2) when n_fft is even: spec's bins in reverse order */
+    float *rows;         /* (MEL_BLOCK, n_freq): a block of frames' magnitudes, as computed */
+    float *mag;          /* (n_freq, MEL_BLOCK): the same, bin-major */
     fftwf_plan plan;
     int *band_lo, *band_hi; /* (n_mel): filter m is nonzero on bins [lo, hi) */
     double *weights;        /* (n_mel, n_freq) dense, read only inside each band */
@@ -90,15 +99,20 @@ int wg_mel_create(const wg_config *cfg, wg_mel **out, wg_error *err) {
     m->n_mel = cfg->n_mel_channels;
     m->n_freq = m->n_fft / 2 + 1;
     m->window = calloc((size_t)m->n_fft, sizeof(float));
+    int half = m->n_fft / 2;
+    m->twiddle = m->n_fft % 2 ? NULL : malloc(sizeof(float) * 2 * (size_t)half);
+    m->reversed = m->n_fft % 2 ? NULL : malloc(sizeof(float) * 2 * (size_t)half);
     /* zeroed: the filter sums and logs run over whole blocks, and a last, short block leaves its
-     * trailing columns as they were (an earlier block's magnitudes, or these zeros) */
+     * trailing rows as they were (an earlier block's magnitudes, or these zeros) */
     m->mag = calloc((size_t)m->n_freq * MEL_BLOCK, sizeof(float));
+    m->rows = calloc((size_t)m->n_freq * MEL_BLOCK, sizeof(float));
     m->frame = fftwf_malloc(sizeof(float) * (size_t)m->n_fft);
     m->spec = fftwf_malloc(sizeof(fftwf_complex) * (size_t)m->n_freq);
     m->band_lo = malloc(sizeof(int) * (size_t)m->n_mel);
     m->band_hi = malloc(sizeof(int) * (size_t)m->n_mel);
     m->weights = malloc(sizeof(double) * (size_t)m->n_mel * (size_t)m->n_freq);
-    if (!m->window || !m->mag || !m->frame || !m->spec || !m->band_lo || !m->band_hi || !m->weights) {
+    if (!m->window || !m->mag || !m->rows || !m->frame || !m->spec || !m->band_lo || !m->band_hi || !m->weights ||
+        (m->n_fft % 2 == 0 && (!m->twiddle || !m->reversed))) {
         wg_mel_destroy(m);
         return wg_fail(err, WG_ENOMEM, "mel: out of memory");
     }
@@ -122,8 +136,15 @@ int wg_mel_create(const wg_config *cfg, wg_mel **out, wg_error *err) {
         if (hi > m->n_used)
             m->n_used = hi;
     }
+    for (int k = 0; m->twiddle && k < half; k++) {
+        m->twiddle[2 * k] = (float)(0.5 * cos(2.0 * M_PI * k / m->n_fft));
+        m->twiddle[2 * k + 1] = (float)(0.5 * sin(2.0 * M_PI * k / m->n_fft));
+    }
     wg_fftw_lock();
-    m->plan = fftwf_plan_dft_r2c_1d(m->n_fft, m->frame, m->spec, FFTW_ESTIMATE);
+    if (m->twiddle)
+        m->plan = fftwf_plan_dft_1d(half, (fftwf_complex *)m->frame, m->spec, FFTW_FORWARD, FFTW_ESTIMATE);
+    else
+        m->plan = fftwf_plan_dft_r2c_1d(m->n_fft, m->frame, m->spec, FFTW_ESTIMATE);
     wg_fftw_unlock();
     if (!m->plan) {
         wg_mel_destroy(m);
@@ -144,7 +165,10 @@ void wg_mel_destroy(wg_mel *m) {
     fftwf_free(m->frame);
     fftwf_free(m->spec);
     free(m->window);
+    free(m->twiddle);
+    free(m->reversed);
     free(m->mag);
+    free(m->rows);
     free(m->band_lo);
     free(m->band_hi);
     free(m->weights);
@@ -181,8 +205,8 @@ static int check_input(const wg_mel *m, const float *x, size_t n, wg_error *err)
     return 0;
 }
 
-/* |STFT| of frame f, bins [0, n_bins), into column `col` of m->mag */
-WG_SIMD_CLONES static void frame_magnitude(wg_mel *m, const float *x, size_t n, size_t f, int col, int n_bins) {
+/* |STFT| of frame f, bins [0, n_bins), into mag[0, n_bins) */
+WG_SIMD_CLONES static void frame_magnitude(wg_mel *m, const float *x, size_t n, size_t f, float *mag, int n_bins) {
     long pad = m->n_fft / 2, start = (long)(f * (size_t)m->hop) - pad;
     if (start >= 0 && start + m->n_fft <= (long)n) { /* away from the edges: no reflection */
         const float *xs = x + start;
@@ -196,10 +220,39 @@ WG_SIMD_CLONES static void frame_magnitude(wg_mel *m, const float *x, size_t n, 
         }
     }
     fftwf_execute(m->plan);
-    const float *re_im = (const float *)m->spec;
-    float *mag = m->mag + col;
+    const float *z = (const float *)m->spec;
+    if (!m->twiddle) {
+        for (int k = 0; k < n_bins; k++)
+            mag[k] = sqrtf(z[2 * k] * z[2 * k] + z[2 * k + 1] * z[2 * k + 1]);
+        return;
+    }
+    /* Z = DFT_M(x[2n] + i x[2n+1]), M = n_fft/2. With Z[k] = a + ib and Z[M-k] = c + id, the
+     * even samples' transform is E = ((a+c) + i(b-d))/2, the odd ones' O = ((b+d) + i(c-a))/2,
+     * and X[k] = E + e^(-2 pi i k/n_fft) O; the halves are in the twiddles. Z[M-k] is first copied
+     * out in k order, each complex moved as one 64-bit word: GCC vectorises no loop that reads
+     * interleaved pairs backwards, and both loops as they are here. */
+    typedef uint64_t __attribute__((may_alias)) word;
+    int half = m->n_fft / 2, end = n_bins < half ? n_bins : half;
+    const word *zw = (const word *)m->spec;
+    word *rw = (word *)m->reversed;
+    for (int k = 1; k < end; k++) rw[k] = zw[half - k];
+    const float *r = m->reversed, *tw = m->twiddle;
+    mag[0] = fabsf(z[0] + z[1]);
+    for (int k = 1; k < end; k++) {
+        float a = z[2 * k], b = z[2 * k + 1], c = r[2 * k], d = r[2 * k + 1];
+        float re = 0.5f * (a + c) + tw[2 * k] * (b + d) + tw[2 * k + 1] * (c - a);
+        float im = 0.5f * (b - d) + tw[2 * k] * (c - a) - tw[2 * k + 1] * (b + d);
+        mag[k] = sqrtf(re * re + im * im);
+    }
+    if (n_bins > half)
+        mag[half] = fabsf(z[0] - z[1]);
+}
+
+/* mag[k][c] = rows[c][k] for a block's MEL_BLOCK frames. Written bin-major by the split itself,
+ * each magnitude took an extract and a scalar store: 4.3 ms a minute of audio against 3.4 so. */
+static inline void to_bin_major(const float *restrict rows, size_t ld, float *restrict mag, int n_bins) {
     for (int k = 0; k < n_bins; k++)
-        mag[(size_t)k * MEL_BLOCK] = sqrtf(re_im[2 * k] * re_im[2 * k] + re_im[2 * k + 1] * re_im[2 * k + 1]);
+        for (int c = 0; c < MEL_BLOCK; c++) mag[(size_t)k * MEL_BLOCK + c] = rows[(size_t)c * ld + k];
 }
 
 WG_SIMD_CLONES int wg_mel_compute(wg_mel *m, const float *x, size_t n, float *out, wg_error *err) {
@@ -209,7 +262,8 @@ WG_SIMD_CLONES int wg_mel_compute(wg_mel *m, const float *x, size_t n, float *ou
     size_t frames = wg_mel_frames(m, n);
     for (size_t f0 = 0; f0 < frames; f0 += MEL_BLOCK) {
         int nb = frames - f0 < MEL_BLOCK ? (int)(frames - f0) : MEL_BLOCK;
-        for (int c = 0; c < nb; c++) frame_magnitude(m, x, n, f0 + c, c, m->n_used);
+        for (int c = 0; c < nb; c++) frame_magnitude(m, x, n, f0 + c, m->rows + (size_t)c * m->n_freq, m->n_used);
+        to_bin_major(m->rows, (size_t)m->n_freq, m->mag, m->n_used);
         for (int j = 0; j < m->n_mel; j++) {
             const double *w = m->weights + (size_t)j * m->n_freq;
             double acc[MEL_BLOCK] = {0};
@@ -232,9 +286,9 @@ int wg_mel_magnitude(wg_mel *m, const float *x, size_t n, float *out, wg_error *
         return rc;
     size_t frames = wg_mel_frames(m, n);
     for (size_t f = 0; f < frames; f++) {
-        frame_magnitude(m, x, n, f, 0, m->n_freq);
+        frame_magnitude(m, x, n, f, m->rows, m->n_freq);
         for (int k = 0; k < m->n_freq; k++)
-            out[(size_t)k * frames + f] = m->mag[(size_t)k * MEL_BLOCK];
+            out[(size_t)k * frames + f] = m->rows[k];
     }
     return 0;
 }

@@ -1,12 +1,13 @@
 /* test_mel.c — the log-mel front end against float64 references: torchaudio (cross-checked by
- * an independent numpy implementation, tools/make_mel_reference.py) on five configs, and the
+ * an independent numpy implementation, tools/make_mel_reference.py) on six configs (one with an
+ * odd filter_length, which takes FFTW's r2c where even lengths take mel.c's split), and the
  * mel in NVIDIA's parity vectors. Max abs error on the log-mel must be <= 1e-4. */
 #include <pthread.h>
 
 #include "safetensors.h"
 #include "testutil.h"
 
-static const char *cases[] = {"nvidia22k", "speech16k", "shortwin16k", "small40", "tiny16"};
+static const char *cases[] = {"nvidia22k", "speech16k", "shortwin16k", "small40", "tiny16", "odd16k"};
 
 static double check_case(const char *name) {
     char path[256];
