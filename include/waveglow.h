@@ -241,6 +241,10 @@ typedef struct wg_likelihood {
     double loss;              /* NVIDIA's WaveGlowLoss: (Σz²/(2σ²) − log_s_total − log_det_w_total) / n */
 } wg_likelihood;
 
+/* Negative log-likelihood in bits per 16-bit sample from log p in nats per [-1, 1] sample:
+ * (ln 32768 − nats_per_sample) / ln 2 (the scale step from [-1, 1] to 16-bit integers). */
+double wg_bits_per_sample16(double nats_per_sample);
+
 /* Audio → latent. mel is (n_mel, n_frames), audio n_samples long, a multiple of n_group, and
  * covered by the upsampled mel ((n_frames − 1)·hop + 4·hop >= n_samples). z receives
  * (n_group, n_samples / n_group) in the reference layout (early outputs first). lk may be NULL. */

@@ -173,7 +173,7 @@ int wg_encode(const wg_model *m, const float *mel, size_t n_frames, const float 
         lk->log_likelihood = -lk->sum_z2 / (2 * sigma * sigma) - n * (0.5 * log(2 * M_PI) + log(sigma)) +
                              lk->log_s_total + lk->log_det_w_total;
         lk->nats_per_sample = lk->log_likelihood / n;
-        lk->bits_per_sample16 = (log(32768.0) - lk->nats_per_sample) / log(2.0);
+        lk->bits_per_sample16 = wg_bits_per_sample16(lk->nats_per_sample);
         lk->loss = (lk->sum_z2 / (2 * sigma * sigma) - lk->log_s_total - lk->log_det_w_total) / n;
     }
     free(log_s);
@@ -224,6 +224,8 @@ void wg_inverse_window(const wg_model *m, wg_flow_work *w, const wg_mel_view *me
     start_window(m, w, win);
     wg_team_run(w->team, inverse_member, &job);
 }
+
+double wg_bits_per_sample16(double nats_per_sample) { return (log(32768.0) - nats_per_sample) / log(2.0); }
 
 size_t wg_synth_samples(const wg_model *m, size_t n_frames) {
     size_t G = (size_t)m->cfg.n_group;

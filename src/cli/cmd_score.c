@@ -86,7 +86,7 @@ int cmd_score(int argc, char **argv) {
         free(z);
     }
     double per = total_n ? total_ll / (double)total_n : NAN;
-    double bits = (log(32768.0) - per) / log(2.0);
+    double bits = wg_bits_per_sample16(per);
     if (json) {
         cJSON *t = cJSON_AddObjectToObject(root, "total");
         cJSON_AddNumberToObject(t, "samples", (double)total_n);
