@@ -102,9 +102,9 @@ int wg_mel_create(const wg_config *cfg, wg_mel **out, wg_error *err) {
     int half = m->n_fft / 2;
     m->twiddle = m->n_fft % 2 ? NULL : malloc(sizeof(float) * 2 * (size_t)half);
     m->reversed = m->n_fft % 2 ? NULL : malloc(sizeof(float) * 2 * (size_t)half);
-    /* zeroed: the filter sums and logs run over whole blocks, and a last, short block leaves its
-     * trailing rows as they were (an earlier block's magnitudes, or these zeros) */
-    m->mag = calloc((size_t)m->n_freq * MEL_BLOCK, sizeof(float));
+    m->mag = malloc(sizeof(float) * (size_t)m->n_freq * MEL_BLOCK); /* rewritten from rows each block */
+    /* zeroed: the transposition, filter sums and logs run over whole blocks, and a last, short
+     * block leaves its trailing rows as they were (an earlier block's magnitudes, or these zeros) */
     m->rows = calloc((size_t)m->n_freq * MEL_BLOCK, sizeof(float));
     m->frame = fftwf_malloc(sizeof(float) * (size_t)m->n_fft);
     m->spec = fftwf_malloc(sizeof(fftwf_complex) * (size_t)m->n_freq);
