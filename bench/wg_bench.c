@@ -5,6 +5,9 @@
  *       seconds, samples/s, GFLOP/s; the last argument forces the dilated taps' path (default: the
  *       model's) and, with fold, folds the conditioning (wg_model_fold_conditioning) first
  *   wg_bench mel AUDIO_SECONDS RATE       the log-mel front end: seconds per minute of audio
+ *   wg_bench fftw-wisdom N...             plans FFTW's forward complex transform of each length N (out
+ *       of place, as mel.c plans its half-length ones) with FFTW_PATIENT, prints each plan and its
+ *       time against FFTW_ESTIMATE's on stderr, and the wisdom, as a C string for mel.c, on stdout
  *   wg_bench train CONFIG BATCH SEGMENT THREADS STEPS  a full training step (with Adam): time, peak RSS
  *   wg_bench stream MODEL SECONDS THREADS [CONTEXT_MS CHUNK_STEPS [MEL.npy]]
  *       streaming at real-time pace: real-time factor, first-audio latency, and the SNR of the
@@ -176,6 +179,46 @@ int main(int argc, char **argv) {
                rep_median(&rf) / secs * 60);
         fftwf_destroy_plan(plan);
         fftwf_free(in), fftwf_free(spec);
+        return 0;
+    }
+    if (!strcmp(argv[1], "fftw-wisdom") && argc >= 3) {
+        double est[64];
+        if (argc - 2 > 64) return fprintf(stderr, "wg_bench: at most 64 lengths\n"), 2;
+        /* every ESTIMATE plan first, then their wisdom forgotten: kept, mel.c's ESTIMATE plans
+         * would find it beside the PATIENT plans' */
+        for (int patient = 0; patient < 2; patient++) {
+            if (patient) fftwf_forget_wisdom();
+            for (int a = 2; a < argc; a++) {
+                int n = atoi(argv[a]);
+                if (n < 2) return fprintf(stderr, "wg_bench: %s is not a transform length\n", argv[a]), 2;
+                float *in = randn(2 * (size_t)n, 5, 1, 0), *buf = fftwf_malloc(sizeof(float) * 2 * (size_t)n);
+                fftwf_complex *out = fftwf_malloc(sizeof(fftwf_complex) * (size_t)n);
+                fftwf_plan p = fftwf_plan_dft_1d(n, (fftwf_complex *)buf, out, FFTW_FORWARD,
+                                                 patient ? FFTW_PATIENT : FFTW_ESTIMATE);
+                memcpy(buf, in, sizeof(float) * 2 * (size_t)n);
+                static rep_clock rc;
+                rep_start(&rc);
+                do
+                    for (int r = 0; r < 1000; r++) fftwf_execute(p);
+                while (rep_lap(&rc, 1.0));
+                double t = rep_median(&rc) / 1000;
+                char *plan = fftwf_sprint_plan(p);
+                fprintf(stderr, "n=%d %s: %.3f us a transform\n%s\n", n, patient ? "PATIENT" : "ESTIMATE", t * 1e6, plan);
+                if (patient) fprintf(stderr, "n=%d: PATIENT's plan %.2fx ESTIMATE's speed\n", n, est[a - 2] / t);
+                else est[a - 2] = t;
+                free(plan);
+                fftwf_destroy_plan(p);
+                fftwf_free(buf), fftwf_free(out), free(in);
+            }
+        }
+        char *w = fftwf_export_wisdom_to_string();
+        printf("/* %s */\n\"", fftwf_version);
+        for (const char *c = w; *c; c++)
+            if (*c == '\n') printf("\\n\"\n\"");
+            else if (*c == '"' || *c == '\\') printf("\\%c", *c);
+            else putchar(*c);
+        printf("\"\n");
+        free(w);
         return 0;
     }
     if (!strcmp(argv[1], "train") && argc == 7) {

@@ -4,7 +4,10 @@
  *   win_length centred in filter_length; |rfft| (magnitude, not power); Slaney-scale mel
  *   filterbank with Slaney area normalisation; natural log of max(x, 1e-5).
  * The filterbank is built in double precision and applied sparsely (each filter touches only
- * its own band of bins) with double accumulation, so the only float32 error is the FFT's.
+ * its own band of bins, its weights packed in float32), a block of frames per vector register
+ * and four independent sums a filter: one chain of dependent multiply-adds waits on each
+ * one's latency, and double accumulation converts every magnitude (0.2 ms a minute of audio
+ * more, with no change in the error against the float64 references: the FFT's dominates).
  * Frames go in blocks of MEL_BLOCK: each frame's magnitudes are written contiguously, then the
  * block's are transposed bin-major (a loop GCC turns into a permute network), so the filter
  * sums and logs run along frames, contiguous in the (n_mel, frames) output, in vector registers.
@@ -35,6 +38,22 @@
 float logf(float);
 #endif
 
+/* FFTW's PATIENT planner finds faster plans than FFTW_ESTIMATE for the half-length transforms
+ * (512 points, `wg_bench fftw-wisdom 512`: 0.27 against 0.33 us a transform; two PATIENT runs
+ * picked radix 8 over 64 and 64 over 8, at the same speed), but it picks by timing, so two
+ * processes could pick different plans and round differently (this plan's rounding moved the
+ * largest error against the float64 references from 5.0e-5 to 7.0e-5, speech16k in test_mel). Its pick, made once with `wg_bench fftw-wisdom` and kept here as FFTW wisdom,
+ * makes every process plan the same: FFTW_ESTIMATE takes wisdom where there is some for the
+ * problem, and FFTW refuses wisdom it cannot use (another FFTW build, a CPU without the
+ * codelets' instructions) and then plans as it did without. */
+static const char MEL_FFTW_WISDOM[] = /* n = 512 (filter_length 1024), on an AMD EPYC with AVX-512 */
+    "(fftw-3.3.10 fftwf_wisdom #x9e7d4dee #xdb14fed1 #x34bf76a4 #xeb6e8fdf\n"
+    "  (fftwf_codelet_t2fv_8_avx 0 #x11048 #x11048 #x0 #xfeec02f8 #xbbf06357 #xb26e7a2b #xf7b9dcb8)\n"
+    "  (fftwf_codelet_n2fv_64_avx 0 #x11048 #x11048 #x0 #x60f7dd6b #xe5962c71 #x960dc0f4 #x2fbec2ab)\n"
+    ")\n";
+
+const char *wg_mel_fftw_wisdom(void) { return MEL_FFTW_WISDOM; }
+
 enum { MEL_BLOCK = 16 }; /* a block's magnitudes (16 frames, up to 8 kHz at 22.05 kHz) stay in L1 */
 
 struct wg_mel {
@@ -49,8 +68,12 @@ struct wg_mel {
     float *mag;          /* (n_freq, MEL_BLOCK): the same, bin-major */
     fftwf_plan plan;
     int *band_lo, *band_hi; /* (n_mel): filter m is nonzero on bins [lo, hi) */
-    double *weights;        /* (n_mel, n_freq) dense, read only inside each band */
+    float *weights;         /* filter m's weights on its band, at band_offset[m] */
+    int *band_offset;       /* (n_mel) */
 };
+
+/* a block's MEL_BLOCK frames of one bin, or of one filter's sum: one AVX-512 register */
+typedef float mel_vec __attribute__((vector_size(sizeof(float) * MEL_BLOCK)));
 
 static double hz_to_mel_slaney(double f) {
     const double f_sp = 200.0 / 3, min_log_hz = 1000.0, min_log_mel = min_log_hz / f_sp;
@@ -102,7 +125,8 @@ int wg_mel_create(const wg_config *cfg, wg_mel **out, wg_error *err) {
     int half = m->n_fft / 2;
     m->twiddle = m->n_fft % 2 ? NULL : malloc(sizeof(float) * 2 * (size_t)half);
     m->reversed = m->n_fft % 2 ? NULL : malloc(sizeof(float) * 2 * (size_t)half);
-    m->mag = malloc(sizeof(float) * (size_t)m->n_freq * MEL_BLOCK); /* rewritten from rows each block */
+    /* rewritten from rows each block; aligned for mel_vec (n_freq · MEL_BLOCK floats: whole registers) */
+    m->mag = aligned_alloc(sizeof(mel_vec), sizeof(mel_vec) * (size_t)m->n_freq);
     /* zeroed: the transposition, filter sums and logs run over whole blocks, and a last, short
      * block leaves its trailing rows as they were (an earlier block's magnitudes, or these zeros) */
     m->rows = calloc((size_t)m->n_freq * MEL_BLOCK, sizeof(float));
@@ -110,9 +134,11 @@ int wg_mel_create(const wg_config *cfg, wg_mel **out, wg_error *err) {
     m->spec = fftwf_malloc(sizeof(fftwf_complex) * (size_t)m->n_freq);
     m->band_lo = malloc(sizeof(int) * (size_t)m->n_mel);
     m->band_hi = malloc(sizeof(int) * (size_t)m->n_mel);
-    m->weights = malloc(sizeof(double) * (size_t)m->n_mel * (size_t)m->n_freq);
-    if (!m->window || !m->mag || !m->rows || !m->frame || !m->spec || !m->band_lo || !m->band_hi || !m->weights ||
-        (m->n_fft % 2 == 0 && (!m->twiddle || !m->reversed))) {
+    m->band_offset = malloc(sizeof(int) * (size_t)m->n_mel);
+    double *bank = malloc(sizeof(double) * (size_t)m->n_mel * (size_t)m->n_freq);
+    if (!m->window || !m->mag || !m->rows || !m->frame || !m->spec || !m->band_lo || !m->band_hi || !m->band_offset ||
+        !bank || (m->n_fft % 2 == 0 && (!m->twiddle || !m->reversed))) {
+        free(bank);
         wg_mel_destroy(m);
         return wg_fail(err, WG_ENOMEM, "mel: out of memory");
     }
@@ -120,27 +146,39 @@ int wg_mel_create(const wg_config *cfg, wg_mel **out, wg_error *err) {
     int wl = cfg->win_length, lpad = (m->n_fft - wl) / 2;
     for (int i = 0; i < wl; i++)
         m->window[lpad + i] = (float)(0.5 - 0.5 * cos(2.0 * M_PI * i / wl));
-    if (wg_mel_filterbank(cfg->sampling_rate, m->n_fft, m->n_mel, cfg->mel_fmin, cfg->mel_fmax, m->weights)) {
+    int n_weights = 0;
+    if (!wg_mel_filterbank(cfg->sampling_rate, m->n_fft, m->n_mel, cfg->mel_fmin, cfg->mel_fmax, bank)) {
+        for (int j = 0; j < m->n_mel; j++) {
+            const double *w = bank + (size_t)j * m->n_freq;
+            int lo = 0, hi = m->n_freq;
+            while (lo < hi && w[lo] == 0)
+                lo++;
+            while (hi > lo && w[hi - 1] == 0)
+                hi--;
+            m->band_lo[j] = lo;
+            m->band_hi[j] = hi;
+            m->band_offset[j] = n_weights;
+            n_weights += hi - lo;
+            if (hi > m->n_used)
+                m->n_used = hi;
+        }
+        m->weights = malloc(sizeof(float) * (size_t)(n_weights > 0 ? n_weights : 1));
+    }
+    if (!m->weights) {
+        free(bank);
         wg_mel_destroy(m);
         return wg_fail(err, WG_ENOMEM, "mel: out of memory");
     }
-    for (int j = 0; j < m->n_mel; j++) {
-        const double *w = m->weights + (size_t)j * m->n_freq;
-        int lo = 0, hi = m->n_freq;
-        while (lo < hi && w[lo] == 0)
-            lo++;
-        while (hi > lo && w[hi - 1] == 0)
-            hi--;
-        m->band_lo[j] = lo;
-        m->band_hi[j] = hi;
-        if (hi > m->n_used)
-            m->n_used = hi;
-    }
+    for (int j = 0; j < m->n_mel; j++)
+        for (int k = m->band_lo[j]; k < m->band_hi[j]; k++)
+            m->weights[m->band_offset[j] + k - m->band_lo[j]] = (float)bank[(size_t)j * m->n_freq + k];
+    free(bank);
     for (int k = 0; m->twiddle && k < half; k++) {
         m->twiddle[2 * k] = (float)(0.5 * cos(2.0 * M_PI * k / m->n_fft));
         m->twiddle[2 * k + 1] = (float)(0.5 * sin(2.0 * M_PI * k / m->n_fft));
     }
     wg_fftw_lock();
+    fftwf_import_wisdom_from_string(wg_mel_fftw_wisdom()); /* where it does not apply, FFTW plans as without */
     if (m->twiddle)
         m->plan = fftwf_plan_dft_1d(half, (fftwf_complex *)m->frame, m->spec, FFTW_FORWARD, FFTW_ESTIMATE);
     else
@@ -171,6 +209,7 @@ void wg_mel_destroy(wg_mel *m) {
     free(m->rows);
     free(m->band_lo);
     free(m->band_hi);
+    free(m->band_offset);
     free(m->weights);
     free(m);
 }
@@ -264,16 +303,24 @@ WG_SIMD_CLONES int wg_mel_compute(wg_mel *m, const float *x, size_t n, float *ou
         int nb = frames - f0 < MEL_BLOCK ? (int)(frames - f0) : MEL_BLOCK;
         for (int c = 0; c < nb; c++) frame_magnitude(m, x, n, f0 + c, m->rows + (size_t)c * m->n_freq, m->n_used);
         to_bin_major(m->rows, (size_t)m->n_freq, m->mag, m->n_used);
+        const mel_vec *mag = (const mel_vec *)m->mag;
         for (int j = 0; j < m->n_mel; j++) {
-            const double *w = m->weights + (size_t)j * m->n_freq;
-            double acc[MEL_BLOCK] = {0};
-            for (int k = m->band_lo[j]; k < m->band_hi[j]; k++) {
-                const float *mk = m->mag + (size_t)k * MEL_BLOCK;
-                for (int c = 0; c < MEL_BLOCK; c++) acc[c] += w[k] * mk[c];
+            const float *w = m->weights + m->band_offset[j];
+            const mel_vec *mk = mag + m->band_lo[j];
+            int len = m->band_hi[j] - m->band_lo[j], k = 0;
+            mel_vec a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+            for (; k + 4 <= len; k += 4) {
+                a0 += w[k] * mk[k];
+                a1 += w[k + 1] * mk[k + 1];
+                a2 += w[k + 2] * mk[k + 2];
+                a3 += w[k + 3] * mk[k + 3];
             }
+            for (; k < len; k++)
+                a0 += w[k] * mk[k];
+            mel_vec acc = (a0 + a1) + (a2 + a3);
             float lg[MEL_BLOCK], *o = out + (size_t)j * frames + f0;
 #pragma omp simd
-            for (int c = 0; c < MEL_BLOCK; c++) lg[c] = logf((float)(acc[c] > 1e-5 ? acc[c] : 1e-5));
+            for (int c = 0; c < MEL_BLOCK; c++) lg[c] = logf(acc[c] > 1e-5f ? acc[c] : 1e-5f);
             memcpy(o, lg, sizeof(float) * (size_t)nb);
         }
     }

@@ -2,8 +2,10 @@
  * an independent numpy implementation, tools/make_mel_reference.py) on six configs (one with an
  * odd filter_length, which takes FFTW's r2c where even lengths take mel.c's split), and the
  * mel in NVIDIA's parity vectors. Max abs error on the log-mel must be <= 1e-4. */
+#include <fftw3.h>
 #include <pthread.h>
 
+#include "mel.h"
 #include "safetensors.h"
 #include "testutil.h"
 
@@ -142,12 +144,35 @@ static void test_parallel_objects_agree(void **state) {
     wg_array_free(&audio);
 }
 
+/* mel.c's kept FFTW wisdom parses with the FFTW that made it, and covers the half-length
+ * transform of the usual filter_length 1024: FFTW_WISDOM_ONLY plans nothing without wisdom for
+ * the problem. With another FFTW, FFTW refuses the wisdom and mel.c plans as without it. */
+static void test_fftw_wisdom_applies(void **state) {
+    (void)state;
+    if (strcmp(fftwf_version, WG_MEL_FFTW_WISDOM_VERSION) || !__builtin_cpu_supports("avx")) {
+        printf("FFTW %s (wisdom made with %s), AVX %d: nothing to check\n", fftwf_version,
+               WG_MEL_FFTW_WISDOM_VERSION, __builtin_cpu_supports("avx"));
+        skip();
+    }
+    fftwf_complex *in = fftwf_malloc(sizeof(fftwf_complex) * 512), *out = fftwf_malloc(sizeof(fftwf_complex) * 512);
+    fftwf_forget_wisdom();
+    fftwf_plan none = fftwf_plan_dft_1d(512, in, out, FFTW_FORWARD, FFTW_ESTIMATE | FFTW_WISDOM_ONLY);
+    assert_null(none);
+    assert_int_equal(fftwf_import_wisdom_from_string(wg_mel_fftw_wisdom()), 1);
+    fftwf_plan p = fftwf_plan_dft_1d(512, in, out, FFTW_FORWARD, FFTW_ESTIMATE | FFTW_WISDOM_ONLY);
+    assert_non_null(p);
+    fftwf_destroy_plan(p);
+    fftwf_free(in);
+    fftwf_free(out);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matches_float64_references),
         cmocka_unit_test(test_matches_nvidia_parity_mel),
         cmocka_unit_test(test_short_and_nonfinite_inputs),
         cmocka_unit_test(test_parallel_objects_agree),
+        cmocka_unit_test(test_fftw_wisdom_applies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
