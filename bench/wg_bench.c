@@ -203,7 +203,8 @@ int main(int argc, char **argv) {
                 while (rep_lap(&rc, 1.0));
                 double t = rep_median(&rc) / 1000;
                 char *plan = fftwf_sprint_plan(p);
-                fprintf(stderr, "n=%d %s: %.3f us a transform\n%s\n", n, patient ? "PATIENT" : "ESTIMATE", t * 1e6, plan);
+                fprintf(stderr, "n=%d %s: %.3f us a transform\n%s\n", n, patient ? "PATIENT" : "ESTIMATE", t * 1e6,
+                        plan);
                 if (patient) fprintf(stderr, "n=%d: PATIENT's plan %.2fx ESTIMATE's speed\n", n, est[a - 2] / t);
                 else est[a - 2] = t;
                 free(plan);

@@ -42,11 +42,12 @@ float logf(float);
  * (512 points, `wg_bench fftw-wisdom 512`: 0.27 against 0.33 us a transform; two PATIENT runs
  * picked radix 8 over 64 and 64 over 8, at the same speed), but it picks by timing, so two
  * processes could pick different plans and round differently (this plan's rounding moved the
- * largest error against the float64 references from 5.0e-5 to 7.0e-5, speech16k in test_mel). Its pick, made once with `wg_bench fftw-wisdom` and kept here as FFTW wisdom,
- * makes every process plan the same: FFTW_ESTIMATE takes wisdom where there is some for the
+ * largest error against the float64 references from 5.0e-5 to 7.0e-5, speech16k in test_mel).
+ * Its pick, made once with `wg_bench fftw-wisdom` and kept here as FFTW wisdom (mel.h names the
+ * FFTW version it is for), makes every process plan the same: FFTW_ESTIMATE takes wisdom where there is some for the
  * problem, and FFTW refuses wisdom it cannot use (another FFTW build, a CPU without the
  * codelets' instructions) and then plans as it did without. */
-static const char MEL_FFTW_WISDOM[] = /* n = 512 (filter_length 1024), on an AMD EPYC with AVX-512 */
+static const char MEL_FFTW_WISDOM[] = /* n = 512 (filter_length 1024); made on an AMD EPYC, its codelets need AVX */
     "(fftw-3.3.10 fftwf_wisdom #x9e7d4dee #xdb14fed1 #x34bf76a4 #xeb6e8fdf\n"
     "  (fftwf_codelet_t2fv_8_avx 0 #x11048 #x11048 #x0 #xfeec02f8 #xbbf06357 #xb26e7a2b #xf7b9dcb8)\n"
     "  (fftwf_codelet_n2fv_64_avx 0 #x11048 #x11048 #x0 #x60f7dd6b #xe5962c71 #x960dc0f4 #x2fbec2ab)\n"
