@@ -164,7 +164,8 @@ void wg_mel_destroy(wg_mel *mel);
 /* Frames for n samples: 1 + n / hop_length (centre padding). */
 size_t wg_mel_frames(const wg_mel *mel, size_t n_samples);
 /* log(max(mel(|STFT(x)|), 1e-5)) into out, (n_mel, frames) row-major. x must be longer than
- * filter_length / 2 (reflect padding) and finite. */
+ * filter_length / 2 (reflect padding) and finite (WG_ENONFINITE names the first sample that is
+ * not); on an error, out's contents are unspecified. */
 int wg_mel_compute(wg_mel *mel, const float *x, size_t n_samples, float *out, wg_error *err);
 
 /* ---- models --------------------------------------------------------------------------------- */

@@ -74,6 +74,60 @@ static void test_matches_nvidia_parity_mel(void **state) {
     wg_st_close(&io);
 }
 
+/* NaN and infinities are found from the filter sums where every sample reaches them (mel.c), by a
+ * scan where not (hop_length > filter_length/2): at either end, where the window is zero, in a
+ * last short block; an input whose spectrum overflows float is refused too; a failed call leaves
+ * nothing behind that changes the next one's output. */
+static void test_nonfinite_anywhere(void **state) {
+    (void)state;
+    enum { N = 4500 }; /* 18 frames at hop 256: a block of 16 and a short one */
+    static float x[N], out[80 * 40], fresh[80 * 40];
+    for (int i = 0; i < N; i++)
+        x[i] = 0.1f * sinf(0.05f * i) + 0.01f * cosf(1.3f * i);
+    for (int hop = 256; hop <= 1500; hop += 1244) { /* 1500: samples 512-987 lie in no frame */
+        wg_config cfg = wg_config_default();
+        cfg.hop_length = hop;
+        wg_mel *mel, *clean;
+        wg_error err = {0};
+        assert_int_equal(wg_mel_create(&cfg, &mel, &err), 0);
+        assert_int_equal(wg_mel_create(&cfg, &clean, &err), 0);
+        size_t frames = wg_mel_frames(mel, N);
+        assert_int_equal(wg_mel_compute(clean, x, N, fresh, &err), 0);
+        /* at hop 256, 256 and 512 meet the window's zeros */
+        const size_t where[] = {0, 1, 256, 700, 2049, 4095, N - 2, N - 1, 512};
+        const float bad[] = {NAN, INFINITY, -INFINITY};
+        for (size_t w = 0; w < sizeof where / sizeof *where; w++)
+            for (int b = 0; b < 3; b++) {
+                float keep = x[where[w]];
+                x[where[w]] = bad[b];
+                memset(&err, 0, sizeof err);
+                assert_int_equal(wg_mel_compute(mel, x, N, out, &err), WG_ENONFINITE);
+                char want[64];
+                snprintf(want, sizeof want, "sample %zu is %s", where[w], b ? "infinite" : "NaN");
+                if (!strstr(err.message, want))
+                    fail_msg("hop %d: \"%s\" does not say \"%s\"", hop, err.message, want);
+                x[where[w]] = keep;
+            }
+        assert_int_equal(wg_mel_compute(mel, x, N, out, &err), 0);
+        assert_memory_equal(out, fresh, sizeof(float) * 80 * frames);
+        /* a call of fewer frames than a block (16) reads rows the call before left: a failed call's
+         * NaN ones must not reach its sums (nor turn into a false error) */
+        x[3500] = NAN; /* frames 12-15: rows a 12-frame call does not rewrite */
+        assert_int_equal(wg_mel_compute(mel, x, N, out, &err), WG_ENONFINITE);
+        x[3500] = 0.0f;
+        assert_int_equal(wg_mel_compute(mel, x, 3000, out, &err), 0);
+        assert_int_equal(wg_mel_compute(clean, x, 3000, fresh, &err), 0);
+        assert_memory_equal(out, fresh, sizeof(float) * 80 * wg_mel_frames(mel, 3000));
+        static float loud[N];
+        for (int i = 0; i < N; i++)
+            loud[i] = (i % 2 ? 1e37f : -1e37f);
+        assert_int_equal(wg_mel_compute(mel, loud, N, out, &err), WG_EINVAL);
+        assert_non_null(strstr(err.message, "overflows"));
+        wg_mel_destroy(mel);
+        wg_mel_destroy(clean);
+    }
+}
+
 static void test_short_and_nonfinite_inputs(void **state) {
     (void)state;
     wg_config cfg = wg_config_default(); /* filter_length 1024: needs more than 512 samples */
@@ -171,6 +225,7 @@ int main(void) {
         cmocka_unit_test(test_matches_float64_references),
         cmocka_unit_test(test_matches_nvidia_parity_mel),
         cmocka_unit_test(test_short_and_nonfinite_inputs),
+        cmocka_unit_test(test_nonfinite_anywhere),
         cmocka_unit_test(test_parallel_objects_agree),
         cmocka_unit_test(test_fftw_wisdom_applies),
     };
