@@ -21,12 +21,12 @@
 typedef struct wg_wn_work {
     size_t capacity; /* steps the buffers hold */
     size_t pad;      /* zero columns each side of h: (K − 1)/2 · 2^(L−1) */
-    float *h[2];     /* (C, capacity + 2·pad) each: layer i reads h[i % 2] and writes h[(i + 1) % 2],
-                      * so a team needs no barrier between its taps and its residual updates */
+    float *hs;       /* (2C, n + 2·pad) for a call of n steps: h (rows 0 to C − 1, updated in place
+                      * by each layer's residual, a team meeting at a barrier between its taps and
+                      * those updates), then skip, so that one GEMM of 2C rows does both 1×1 convs */
     size_t cond_layers; /* layers whose cond terms one GEMM computes */
     float *pre;      /* [cond_layers] (2C, capacity) */
     float *acts;     /* (C, capacity) */
-    float *skip;     /* (C, capacity) */
     wg_cond_fold_input fold; /* frames NULL (as init leaves it): the cond terms from cond itself;
                               * otherwise, with the flow's cond_fold, from the mel frames */
 } wg_wn_work;
