@@ -129,8 +129,8 @@ int wg_mel_create(const wg_config *cfg, wg_mel **out, wg_error *err) {
     m->reversed = m->n_fft % 2 ? NULL : malloc(sizeof(float) * 2 * (size_t)half);
     /* rewritten from rows each block; aligned for mel_vec (n_freq · MEL_BLOCK floats: whole registers) */
     m->mag = aligned_alloc(sizeof(mel_vec), sizeof(mel_vec) * (size_t)m->n_freq);
-    /* zeroed: the transposition, filter sums and logs run over whole blocks, and a last, short
-     * block leaves its trailing rows as they were (an earlier block's magnitudes, or these zeros) */
+    /* the transposition, filter sums and logs run over whole blocks: wg_mel_compute zeroes the
+     * rows a last, short block leaves (zeroed here too, so that no row is ever uninitialised) */
     m->rows = calloc((size_t)m->n_freq * MEL_BLOCK, sizeof(float));
     m->frame = fftwf_malloc(sizeof(float) * (size_t)m->n_fft);
     m->spec = fftwf_malloc(sizeof(fftwf_complex) * (size_t)m->n_freq);
@@ -259,7 +259,7 @@ static int check_input(const wg_mel *m, const float *x, size_t n, wg_error *err)
 /* The split of bins [1, end) into |X[k]| (see frame_magnitude), 16 at a time while Z[M-k-15] is
  * in range: Z[k..k+15] deinterleaved, and Z[M-k-15..M-k] deinterleaved and reversed, one
  * two-register permute each, where the loop GCC vectorises reads the reversed bins from a copy
- * and deinterleaves the twiddles too (0.1 ms a minute of 22.05 kHz audio more). For AVX-512 only:
+ * (0.1 ms a minute of 22.05 kHz audio more). For AVX-512 only:
  * GCC lowers these 16-lane permutes for AVX2 and SSE2 into scalar moves (2.5x the front end's
  * time), so built for AVX-512 alone and called where the CPU has it. Returns the first bin it
  * left. */
