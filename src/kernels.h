@@ -13,6 +13,14 @@
 #define WG_SIMD_CLONES
 #endif
 
+/* Before a loop whose stores GCC would otherwise check at run time against each other (over
+ * ten such checks and it gives up vectorising): none of its iterations depends on another's. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define WG_IVDEP _Pragma("GCC ivdep")
+#else
+#define WG_IVDEP
+#endif
+
 #include <stddef.h>
 
 /* C (m×n, ldc) = beta·C + A (m×k, lda) · B (k×n, ldb) */
