@@ -190,10 +190,13 @@ void wg_wn_forward_part(const wg_model *m, const wg_flow_view *v, const float *a
     for (size_t i = 0; i < L; i++) {
         size_t d = (size_t)1 << i;
         /* pre = in_b + cond_b slice + cond_w slice · cond + Σ_j W_j · h shifted by (j − (K−1)/2)·d;
-         * the cond terms of w->cond_layers layers at a time, in one GEMM that packs cond once */
-        size_t LB = w->cond_layers, nb = L - i < LB ? L - i : LB;
+         * the cond terms of w->cond_layers layers at a time, in one GEMM that packs cond once. A
+         * fold has no cond to pack: a layer at a time, its rows still in cache for the taps and
+         * the gate (the bundled model's folded synthesis 3-11% faster than 6 layers at a time) */
+        int folded = w->fold.frames && v->cond_fold;
+        size_t LB = folded ? 1 : w->cond_layers, nb = L - i < LB ? L - i : LB;
         float *pre = w->pre + (i % LB) * 2 * C * n + c0;
-        if (i % LB == 0 && w->fold.frames && v->cond_fold) {
+        if (i % LB == 0 && folded) {
             /* shared out by rows over every column: the members' gates of the layer before may
              * still read these rows' other columns */
             if (i) wg_team_barrier(team);
