@@ -38,7 +38,8 @@ def main():
         y = m.infer_from(mt, zt, sigma=1.0)
         times, t0 = [], time.perf_counter()
         # the median repetition, as wg_bench times: for min_s, and at least 5 where that takes under 10 min_s
-        while not times or time.perf_counter() - t0 < min_s or (len(times) < 5 and time.perf_counter() - t0 < 10 * min_s):
+        while (not times or time.perf_counter() - t0 < min_s
+               or (len(times) < 5 and time.perf_counter() - t0 < 10 * min_s)):
             t1 = time.perf_counter()
             m.infer_from(mt, zt, sigma=1.0)
             times.append(time.perf_counter() - t1)
