@@ -1,8 +1,8 @@
 /* wg_bench.c — the C side of bench/run: each subcommand times one thing and prints one line of
  * "key=value" pairs for the driver to parse.
  *   wg_bench sgemm M N K THREADS          sgemm GFLOP/s at that shape (row-major, as the model calls it)
- *   wg_bench decode MODEL MEL Z THREADS OUT [gemm|winograd][,fold]  latent → audio (wg_decode),
- *       seconds, samples/s, GFLOP/s; the last argument forces the dilated taps' path (default: the
+ *   wg_bench decode MODEL MEL Z THREADS OUT [gemm|winograd][,fold]  latent → audio (wg_decode,
+ *       repeated with one workspace), seconds, samples/s, GFLOP/s; the last argument forces the dilated taps' path (default: the
  *       model's) and, with fold, folds the conditioning (wg_model_fold_conditioning) first
  *   wg_bench mel AUDIO_SECONDS RATE       the log-mel front end: seconds per minute of audio
  *   wg_bench fftw-wisdom N...             plans FFTW's forward complex transform of each length N (out
@@ -133,6 +133,8 @@ int main(int argc, char **argv) {
         float *audio = malloc(n * sizeof(float));
         wg_run_params p = wg_run_default_params();
         p.n_threads = atoi(argv[5]);
+        /* the repetitions share a workspace, as a server's requests would: memory and threads once */
+        if (wg_workspace_create(&p.workspace, &err)) return die(&err);
         wg_decode(m, mel.data, mel.shape[1], z.data, n, 1.0f, audio, &p, &err); /* warm-up */
         static rep_clock rc;
         rep_start(&rc);
@@ -148,6 +150,7 @@ int main(int argc, char **argv) {
         printf("seconds=%.6f samples_per_s=%.1f gflops=%.2f rtf=%.3f reps=%d folded=%d fold_seconds=%.4f "
                "computed_gflops=%.2f fold_mb=%.1f\n", t, n / t, info.flops_per_second * secs / t / 1e9, secs / t, reps,
                info.folded, fold_s, info.computed_flops_per_second * secs / t / 1e9, info.fold_bytes / 1e6);
+        wg_workspace_free(p.workspace);
         return 0;
     }
     if (!strcmp(argv[1], "mel") && argc == 4) {

@@ -217,6 +217,16 @@ int wg_model_fold_conditioning(wg_model *model, size_t max_bytes, wg_error *err)
 
 /* ---- the flow: encode (audio → latent), decode and synthesis (latent → audio) -------------- */
 
+/* A workspace carries a call's memory and its team of threads over to the next call that is
+ * given it (wg_run_params.workspace), so that a caller making many calls (a server answering
+ * short requests, a scorer going through files) allocates, faults the pages in and starts the
+ * threads once instead of every call. It keeps the widest window it has served, and lays itself
+ * out again for a model of another shape or another thread count. Results are the same with or
+ * without one. A workspace serves one call at a time; any model may use it. */
+typedef struct wg_workspace wg_workspace;
+int wg_workspace_create(wg_workspace **out, wg_error *err); /* WG_ENOMEM */
+void wg_workspace_free(wg_workspace *ws);                   /* NULL is a no-op */
+
 typedef struct wg_run_params {
     int n_threads;      /* threads for the BLAS; 0: all cores. Process-wide (OpenBLAS's own state). */
     size_t chunk_steps; /* group steps per window besides context; 0: automatic. Long inputs are
@@ -225,6 +235,7 @@ typedef struct wg_run_params {
                          * bounded. */
     void (*progress)(size_t done, size_t total, void *user_data); /* in samples; may be NULL */
     void *user_data;
+    wg_workspace *workspace; /* NULL: the call allocates its memory and threads and frees them */
 } wg_run_params;
 
 wg_run_params wg_run_default_params(void);

@@ -26,6 +26,7 @@ int wg_flow_work_alloc(const wg_config *c, size_t cap, wg_flow_work *w) {
         return -1;
     float *p = w->mem;
     w->capacity = cap;
+    w->cfg = *c;
     w->cond = p, p += MG * cap;
     w->audio = p, p += G * cap;
     w->wn_out = p, p += G * cap;
@@ -34,6 +35,13 @@ int wg_flow_work_alloc(const wg_config *c, size_t cap, wg_flow_work *w) {
     w->scratch_floats = n_scratch;
     wg_wn_work_init(&w->wn, c, cap, p);
     return 0;
+}
+
+int wg_flow_work_fits(const wg_flow_work *w, const wg_config *c, size_t cap) {
+    const wg_config *a = &w->cfg; /* the fields that size the buffers (here, wavenet.c, upsample.c, condfold.c) */
+    return w->mem && cap <= w->capacity && a->hop_length == c->hop_length && a->n_mel_channels == c->n_mel_channels &&
+           a->n_group == c->n_group && a->wn_n_layers == c->wn_n_layers && a->wn_n_channels == c->wn_n_channels &&
+           a->wn_kernel_size == c->wn_kernel_size;
 }
 
 static size_t fold_cols(const wg_config *c, size_t cap) {

@@ -26,10 +26,14 @@ typedef struct wg_flow_work {
     size_t scratch_floats;
     float *mem;
     float *fold_mem; /* NULL, or the folded conditioning's frames and tmp (wg_flow_work_fold) */
+    wg_config cfg;   /* the config the buffers are laid out for */
 } wg_flow_work;
 
 int wg_flow_work_alloc(const wg_config *cfg, size_t capacity, wg_flow_work *w);
+/* Frees what w holds and leaves it empty (all zero), as is a work that never was allocated. */
 void wg_flow_work_free(wg_flow_work *w);
+/* Whether w holds buffers laid out for windows of at least `capacity` steps of cfg's shape. */
+int wg_flow_work_fits(const wg_flow_work *w, const wg_config *cfg, size_t capacity);
 /* Buffers for the folded conditioning (condfold.h), for windows of the work's capacity: a
  * (4·n_mel, cols) frames matrix in w->wn.fold (the members' products go to their scratch,
  * which wg_flow_work_alloc sizes for them), frames left NULL until a window sets them (wg_flow_work_fold_window). -1: out of memory. */

@@ -47,20 +47,50 @@ static wg_window window_at(size_t c0, size_t chunk, size_t steps, size_t reach) 
     return w;
 }
 
-/* One plan for a whole call: window size, the arena, and its team of threads. */
+struct wg_workspace {
+    wg_flow_work work; /* empty (all zero) until a call lays it out */
+};
+
+int wg_workspace_create(wg_workspace **out, wg_error *err) {
+    *out = calloc(1, sizeof **out);
+    return *out ? 0 : wg_fail(err, WG_ENOMEM, "out of memory for a workspace");
+}
+
+const wg_flow_work *wg_workspace_work(const wg_workspace *ws) { return &ws->work; }
+
+void wg_workspace_free(wg_workspace *ws) {
+    if (!ws) return;
+    wg_flow_work_free(&ws->work);
+    free(ws);
+}
+
+/* One plan for a whole call: window size, the arena, and its team of threads; *work is the
+ * workspace's arena, kept as it is where it fits, or else `own` (release frees that one). */
 static int plan(const wg_model *m, size_t steps, const wg_run_params *p, size_t *chunk, size_t *reach,
-                wg_flow_work *work, wg_error *err) {
+                wg_flow_work *own, wg_flow_work **work, wg_error *err) {
     *reach = wg_flow_reach(&m->cfg);
     *chunk = auto_chunk(&m->cfg, p);
     if (steps <= *chunk + 2 * *reach)
         *chunk = steps; /* one window, no overlap */
     size_t cap = *chunk + 2 * *reach < steps ? *chunk + 2 * *reach : steps;
-    if (wg_flow_work_alloc(&m->cfg, cap, work) || (wg_model_folded(m) && wg_flow_work_fold(work, &m->cfg))) {
-        wg_flow_work_free(work);
+    wg_flow_work *w = *work = p->workspace ? &p->workspace->work : own;
+    if (!p->workspace || !wg_flow_work_fits(w, &m->cfg, cap)) {
+        if (p->workspace) wg_flow_work_free(w);
+        if (wg_flow_work_alloc(&m->cfg, cap, w))
+            return wg_fail(err, WG_ENOMEM, "out of memory for a window of %zu steps", cap);
+    }
+    if (wg_model_folded(m) && !w->fold_mem && wg_flow_work_fold(w, &m->cfg)) {
+        wg_flow_work_free(w);
         return wg_fail(err, WG_ENOMEM, "out of memory for a window of %zu steps", cap);
     }
-    wg_flow_work_threads(work, p->n_threads);
+    wg_flow_work_threads(w, p->n_threads);
     return 0;
+}
+
+/* The end of a call: its own arena freed (a workspace's is kept), the caller's BLAS threads back. */
+static void release(const wg_run_params *p, wg_flow_work *w, int blas_threads) {
+    if (!p->workspace) wg_flow_work_free(w);
+    wg_set_threads(blas_threads);
 }
 
 /* A member's share of a window's conditioning, columns [c0, c1) of n: the upsampled mel, or with
@@ -134,25 +164,24 @@ int wg_encode(const wg_model *m, const float *mel, size_t n_frames, const float 
         if (!isfinite(audio[i]))
             return wg_fail(err, WG_ENONFINITE, "audio sample %zu is %s", i, isnan(audio[i]) ? "NaN" : "infinite");
     size_t steps = n_samples / G, chunk, reach;
-    wg_flow_work w;
+    wg_flow_work own, *w;
     int blas_threads = wg_get_threads(); /* the caller's, put back at the end */
-    if ((rc = plan(m, steps, &p, &chunk, &reach, &w, err)))
+    if ((rc = plan(m, steps, &p, &chunk, &reach, &own, &w, err)))
         return rc;
     /* each member's log_s sums, added up in member order at the end: the same result for the
      * same number of threads */
-    int members = wg_team_size(w.team);
+    int members = wg_team_size(w->team);
     double *log_s = calloc((size_t)(members + 1) * (size_t)c->n_flows, sizeof(double));
     if (!log_s) {
-        wg_flow_work_free(&w);
-        wg_set_threads(blas_threads);
+        release(&p, w, blas_threads);
         return wg_fail(err, WG_ENOMEM, "out of memory");
     }
     for (size_t c0 = 0; c0 < steps; c0 += chunk) {
         wg_window win = window_at(c0, chunk, steps, reach);
         wg_mel_view view = wg_mel_view_all(mel, n_frames);
-        forward_job job = {m, &w, &view, audio, z, steps, win, log_s + c->n_flows};
-        start_window(m, &w, win);
-        wg_team_run(w.team, forward_member, &job);
+        forward_job job = {m, w, &view, audio, z, steps, win, log_s + c->n_flows};
+        start_window(m, w, win);
+        wg_team_run(w->team, forward_member, &job);
         if (p.progress)
             p.progress(win.c1 * G, n_samples, p.user_data);
     }
@@ -177,8 +206,7 @@ int wg_encode(const wg_model *m, const float *mel, size_t n_frames, const float 
         lk->loss = (lk->sum_z2 / (2 * sigma * sigma) - lk->log_s_total - lk->log_det_w_total) / n;
     }
     free(log_s);
-    wg_flow_work_free(&w);
-    wg_set_threads(blas_threads);
+    release(&p, w, blas_threads);
     return 0;
 }
 
@@ -256,19 +284,18 @@ static int inverse(const wg_model *m, const float *mel, size_t n_frames, const f
             if (!isfinite(z[i]))
                 return wg_fail(err, WG_ENONFINITE, "latent value at channel %zu, step %zu is %s", i / steps, i % steps,
                                isnan(z[i]) ? "NaN" : "infinite");
-    wg_flow_work w;
+    wg_flow_work own, *w;
     int blas_threads = wg_get_threads(); /* the caller's, put back at the end */
-    if ((rc = plan(m, steps, &p, &chunk, &reach, &w, err)))
+    if ((rc = plan(m, steps, &p, &chunk, &reach, &own, &w, err)))
         return rc;
     for (size_t c0 = 0; c0 < steps; c0 += chunk) {
         wg_window win = window_at(c0, chunk, steps, reach);
         wg_mel_view view = wg_mel_view_all(mel, n_frames);
-        wg_inverse_window(m, &w, &view, z, steps, sigma, seed, win, audio + win.c0 * G);
+        wg_inverse_window(m, w, &view, z, steps, sigma, seed, win, audio + win.c0 * G);
         if (p.progress)
             p.progress(win.c1 * G, n_samples, p.user_data);
     }
-    wg_flow_work_free(&w);
-    wg_set_threads(blas_threads);
+    release(&p, w, blas_threads);
     return 0;
 }
 

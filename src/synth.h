@@ -19,6 +19,9 @@ typedef struct wg_window {
 /* Latent for steps [w0, w1): sigma·z (columns are absolute steps, row stride z_ld) or, with z
  * NULL, sigma·Philox(seed, channel, step); the inverse flows conditioned on the mel view; then
  * the samples of steps [c0, c1) into audio (audio[0] is sample c0·n_group). */
+/* The arena a workspace (waveglow.h) keeps between calls: empty until a call lays it out. */
+const wg_flow_work *wg_workspace_work(const wg_workspace *ws);
+
 void wg_inverse_window(const wg_model *m, wg_flow_work *w, const wg_mel_view *mel, const float *z, size_t z_ld,
                        float sigma, uint64_t seed, wg_window win, float *audio);
 

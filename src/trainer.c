@@ -631,6 +631,7 @@ static double validate(const wg_model *m, const wg_dataset *ds, wg_mel *mel, int
                        int *comm_rc) {
     wg_run_params p = wg_run_default_params();
     p.n_threads = threads;
+    wg_workspace_create(&p.workspace, NULL); /* the files share memory and threads; NULL: each its own */
     double ll = 0;
     size_t n_total = 0;
     size_t G = (size_t)m->cfg.n_group, M = (size_t)m->cfg.n_mel_channels;
@@ -647,6 +648,7 @@ static double validate(const wg_model *m, const wg_dataset *ds, wg_mel *mel, int
         }
         free(spec), free(z);
     }
+    wg_workspace_free(p.workspace);
     double acc[2] = {ll, (double)n_total};
     *comm_rc = comm_sum_f64(comm, acc, 2);
     return acc[1] > 0 ? -acc[0] / acc[1] : NAN;

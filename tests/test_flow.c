@@ -10,6 +10,7 @@
 #include "wavenet.h"
 #include "rng.h"
 #include "safetensors.h"
+#include "synth.h"
 #include "team.h"
 #include "testutil.h"
 
@@ -327,6 +328,89 @@ static void test_team_matches_one_thread(void **state) {
     wg_set_threads(1); /* OpenBLAS's own threads are invisible to ThreadSanitizer: the tests after this run without */
     free(mel), free(a), free(b), free(za), free(zb);
     wg_model_free(m);
+}
+
+/* A workspace (wg_run_params.workspace) gives the audio, latent and likelihood of calls without
+ * one, to the bit, through a sequence that grows it (one window, then many of another width),
+ * keeps it (a shorter call, the same arena), changes its team (2 threads, then 1), serves a
+ * folded model and a model of another shape (laid out again); and a call that fails leaves it
+ * usable. */
+static void test_workspace_reuse(void **state) {
+    (void)state;
+    wg_config ca = make_config(16000, 128, 20, 4, 8, 2, 2, 4, 8, 3), cb = make_config(16000, 64, 12, 2, 16, 4, 2, 3, 6, 3);
+    wg_model *ma = random_model(&ca), *mb = random_model(&cb), *mf = random_model(&ca);
+    wg_error err = {0};
+    assert_int_equal(wg_model_fold_conditioning(mf, SIZE_MAX, &err), 0);
+    wg_model_set_fold_min_frames(mf, 1); /* the fold at any width */
+    size_t frames = 60, Tmax = wg_synth_samples(ma, frames) + wg_synth_samples(mb, frames);
+    float *mel = malloc(20 * frames * sizeof(float)), *x = malloc(Tmax * sizeof(float));
+    float *a = malloc(Tmax * sizeof(float)), *b = malloc(Tmax * sizeof(float));
+    for (size_t i = 0; i < 20 * frames; i++) mel[i] = -4.0f + nrand();
+    for (size_t i = 0; i < Tmax; i++) x[i] = 0.3f * nrand();
+    wg_workspace *ws;
+    assert_int_equal(wg_workspace_create(&ws, &err), 0);
+    const wg_flow_work *kept = wg_workspace_work(ws);
+    struct {
+        wg_model *m;
+        size_t frames, chunk;
+        int threads;
+        int arena; /* 1: the call must keep the arena of the call before, 0: it must lay out another */
+    } calls[] = {
+        {ma, 8, 0, 1, 0},   /* one window of 128 steps: the first layout */
+        {ma, 60, 40, 1, 0}, /* windows of 40 steps and the reach (60) on each side: wider, laid out again */
+        {ma, 10, 0, 2, 1},  /* one window of 160 steps, the capacity: kept, with a team of two */
+        {ma, 60, 40, 1, 1}, /* the team back to one thread, the arena kept */
+        {mf, 10, 0, 2, 1},  /* the folded model of the same shape: the arena kept, fold buffers added */
+        {mb, 50, 0, 1, 0},  /* another shape (200 steps) */
+        {ma, 12, 0, 1, 0},  /* and back (192 steps) */
+    };
+    float *prev = NULL;
+    size_t prev_cap = 0;
+    int prev_group = 0;
+    for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
+        wg_model *m = calls[i].m;
+        size_t fr = calls[i].frames, T = wg_synth_samples(m, fr);
+        wg_run_params own = wg_run_default_params();
+        own.chunk_steps = calls[i].chunk;
+        own.n_threads = calls[i].threads;
+        wg_run_params shared = own;
+        shared.workspace = ws;
+        wg_likelihood la, lb;
+        assert_int_equal(wg_synthesize(m, mel, fr, 0.6f, 7, a, &own, &err), 0);
+        assert_int_equal(wg_synthesize(m, mel, fr, 0.6f, 7, b, &shared, &err), 0);
+        assert_memory_equal(a, b, T * sizeof(float));
+        /* a new layout may land at the old address: it shows in the capacity or the shape */
+        if (calls[i].arena)
+            assert_true(kept->mem == prev && kept->capacity == prev_cap);
+        else
+            assert_true(kept->capacity != prev_cap || kept->cfg.n_group != prev_group);
+        assert_true(kept->cfg.n_group == m->cfg.n_group && kept->cfg.hop_length == m->cfg.hop_length);
+        assert_true((kept->fold_mem != NULL) >= wg_model_folded(m));
+        assert_int_equal(wg_decode(m, mel, fr, x, T, 0.8f, a, &own, &err), 0);
+        assert_int_equal(wg_decode(m, mel, fr, x, T, 0.8f, b, &shared, &err), 0);
+        assert_memory_equal(a, b, T * sizeof(float));
+        assert_int_equal(wg_encode(m, mel, fr, x, T, a, &la, &own, &err), 0);
+        assert_int_equal(wg_encode(m, mel, fr, x, T, b, &lb, &shared, &err), 0);
+        assert_memory_equal(a, b, T * sizeof(float));
+        assert_true(la.log_likelihood == lb.log_likelihood);
+        assert_true(kept->mem != NULL && (kept->team != NULL) == (calls[i].threads > 1));
+        prev = kept->mem, prev_cap = kept->capacity, prev_group = kept->cfg.n_group;
+    }
+    /* a failed call (a NaN in the mel) fails as it would without, and the next call still agrees */
+    wg_run_params own = wg_run_default_params(), shared = own;
+    shared.workspace = ws;
+    mel[3] = NAN;
+    assert_int_equal(wg_synthesize(ma, mel, 10, 0.6f, 7, b, &shared, &err), WG_ENONFINITE);
+    mel[3] = -4.0f;
+    size_t T = wg_synth_samples(ma, 10);
+    assert_int_equal(wg_synthesize(ma, mel, 10, 0.6f, 7, a, &own, &err), 0);
+    assert_int_equal(wg_synthesize(ma, mel, 10, 0.6f, 7, b, &shared, &err), 0);
+    assert_memory_equal(a, b, T * sizeof(float));
+    wg_workspace_free(ws);
+    wg_workspace_free(NULL);
+    wg_set_threads(1);
+    free(mel), free(x), free(a), free(b);
+    wg_model_free(ma), wg_model_free(mb), wg_model_free(mf);
 }
 
 /* The folded conditioning (condfold.h) computes the function of the upsampler and cond convs:
@@ -663,6 +747,7 @@ int main(void) {
         cmocka_unit_test(test_round_trips),
         cmocka_unit_test(test_synthesis_is_split_invariant),
         cmocka_unit_test(test_team_matches_one_thread),
+        cmocka_unit_test(test_workspace_reuse),
         cmocka_unit_test(test_cond_fold),
         cmocka_unit_test(test_upsampler_against_direct_sum),
         cmocka_unit_test(test_wn_cond_batches_agree),

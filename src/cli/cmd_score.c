@@ -67,6 +67,12 @@ int cmd_score(int argc, char **argv) {
     double total_ll = 0;
     size_t total_n = 0, n_failed = 0;
     wg_run_params p = cli_run_params("score", threads, quiet || json);
+    wg_error err = {0};
+    if (wg_workspace_create(&p.workspace, &err)) { /* the files share memory and threads */
+        cJSON_Delete(root);
+        wg_model_free(model);
+        return cli_error("score", &err);
+    }
     for (int i = optind; i < argc; i++) {
         const char *in = argv[i];
         float *z;
@@ -103,6 +109,7 @@ int cmd_score(int argc, char **argv) {
         print_row("total", total_n, per, bits);
     }
     cJSON_Delete(root);
+    wg_workspace_free(p.workspace);
     wg_model_free(model);
     return n_failed ? CLI_BAD : CLI_OK;
 }
