@@ -1,6 +1,6 @@
-/* test_model_tools.c — the Python tools that make model files from model files:
- * tools/grow_model.py (a wider WN that computes the same function and trains from there) and
- * tools/average_models.py (the element-wise mean of several exports of one config). */
+/* test_model_tools.c — the Python tools around model files: tools/grow_model.py (a wider WN that
+ * computes the same function and trains from there), tools/average_models.py (the element-wise
+ * mean of several exports of one config), and tools/eval_quality.py's latent seeds. */
 #include "testutil.h"
 
 static char out[1 << 16];
@@ -160,10 +160,58 @@ static void test_average_of_models(void **state) {
     assert_false(file_exists(none));
 }
 
+/* eval_quality.py --seeds K: every file vocoded with seeds 0..K-1, a file's distance the mean of
+ * its seeds', seed 0's the one a single-seed run measures, and the draws differ (so --seed reaches
+ * vocode); the bundled model on the bundled clips, all of them counted as held out */
+static void test_quality_over_seeds(void **state) {
+    (void)state;
+    char one[600], two[600];
+    snprintf(one, sizeof one, "%s/q1.json", tmp_dir());
+    snprintf(two, sizeof two, "%s/q2.json", tmp_dir());
+    const char *args = "--model " WG_SOURCE_DIR "/models/speech16k.safetensors --data " WG_SOURCE_DIR
+                       "/audio --fraction 1 --waveglow " WG_CLI_PATH;
+    assert_int_equal(sh(PY "eval_quality.py %s --json %s", args, one), 0);
+    assert_int_equal(sh(PY "eval_quality.py %s --seeds 2 --json %s", args, two), 0);
+    assert_int_equal(sh("/usr/bin/python3 -c \"import json; a, b = (json.load(open(p)) for p in ('%s', '%s'));"
+                        " assert len(a['files']) == len(b['files']) == 4 and b['seeds'] == 2;"
+                        " assert all(abs(f['lsd'] - sum(f['seed_lsd']) / 2) < 1e-12 and"
+                        " abs(f['mcd'] - sum(f['seed_mcd']) / 2) < 1e-12 for f in b['files']);"
+                        " assert all(f['seed_lsd'][0] == g['lsd'] and f['seed_mcd'][0] == g['mcd']"
+                        " for f, g in zip(b['files'], a['files']));"
+                        " assert all(f['seed_lsd'][0] != f['seed_lsd'][1] for f in b['files']);"
+                        " assert abs(b['seed_mean']['lsd'][1] - sum(f['seed_lsd'][1] for f in b['files']) / 4)"
+                        " < 1e-12\"",
+                        one, two),
+                     0);
+    assert_int_equal(sh(PY "eval_quality.py %s --seeds 0", args), 1);
+    /* model_card.py from that measurement and a run counted up to an earlier checkpoint */
+    char run[512], card[600];
+    tmp_path(run, sizeof run, "card_run");
+    snprintf(card, sizeof card, "%s/card.md", tmp_dir());
+    assert_int_equal(sh("mkdir -p %s && printf 'step,loss,val_nll,lr,grad_norm,elapsed_s\\n1,-1,,1e-4,1,3600\\n"
+                        "2,-2,-2.5,1e-4,1,7200\\n3,-3,,1e-4,1,10800\\n4,-4,-3.5,1e-4,1,14400\\n' > %s/train.csv",
+                        run, run),
+                     0);
+    const char *model = WG_SOURCE_DIR "/models/speech16k.safetensors";
+    assert_int_equal(sh(PY "model_card.py --run %s --model %s --quality %s --hardware h --waveglow %s --out %s"
+                           " --until-step 2",
+                        run, model, two, WG_CLI_PATH, card),
+                     0);
+    assert_int_equal(sh("grep -q '^- steps: 2 ' %s && grep -q '^- wall time: 2.0 h' %s"
+                        " && grep -q -- '-2.500 at step 2$' %s && grep -q 'latent seeds 0 to 1' %s",
+                        card, card, card, card),
+                     0);
+    assert_int_equal(sh(PY "model_card.py --run %s --model %s --quality %s --hardware h --waveglow %s --out %s"
+                           " --until-step 7",
+                        run, model, two, WG_CLI_PATH, card),
+                     1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grown_model_keeps_its_function_and_trains),
         cmocka_unit_test(test_average_of_models),
+        cmocka_unit_test(test_quality_over_seeds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

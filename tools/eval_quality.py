@@ -16,8 +16,14 @@ The held-out files are the trainer's: FNV-1a of the file name < validation_fract
 looking at the held-out ones). The sigma defaults to the model file's synthesis_sigma (what
 `waveglow vocode` uses), else 0.6.
 
+The WaveGlow side depends on the latent drawn (`vocode --seed`). `--seeds K` vocodes every file
+with seeds 0..K-1: a file's distances are then its mean over the seeds, and the summary adds each
+seed's mean over the files, so that two models can be compared seed by seed (the same seed draws
+the same latent for the same file, whatever the weights) and a gain told from the draw's spread.
+
     /usr/bin/python3 tools/eval_quality.py --model M --data DIR [--fraction 0.1] [--sigma S]
-        [--split heldout|train] [--denoise K] [--waveglow build/waveglow] [--json out.json] [--limit N]
+        [--split heldout|train] [--denoise K] [--seeds K] [--waveglow build/waveglow] [--json out.json]
+        [--limit N]
 """
 import argparse
 import json
@@ -120,7 +126,10 @@ def main():
     ap.add_argument("--waveglow", default=os.path.join(os.path.dirname(__file__), "..", "build", "waveglow"))
     ap.add_argument("--json")
     ap.add_argument("--limit", type=int, default=0, help="at most N files (0: all)")
+    ap.add_argument("--seeds", type=int, default=1, help="latent seeds 0..K-1 for every file (default 1: seed 0)")
     args = ap.parse_args()
+    if args.seeds < 1:
+        sys.exit("eval_quality: --seeds must be at least 1")
     c = model_config(args.model)
     if args.sigma is None:
         args.sigma = c["sigma"]
@@ -138,21 +147,36 @@ def main():
             if sr != c["sr"] or len(x) <= c["n_fft"]:
                 continue
             out = os.path.join(tmp, "v.npy")
-            subprocess.run([args.waveglow, "vocode", "--model", args.model, f, "-o", out, "--sigma", str(args.sigma),
-                            "--denoise", str(args.denoise), "-q"], check=True)
-            y = np.load(out).astype(np.float64)
+            seed_lsd, seed_mcd = [], []
+            for seed in range(args.seeds):
+                subprocess.run([args.waveglow, "vocode", "--model", args.model, f, "-o", out, "--sigma",
+                                str(args.sigma), "--denoise", str(args.denoise), "--seed", str(seed), "-q"],
+                               check=True)
+                y = np.load(out).astype(np.float64)
+                seed_lsd.append(lsd(x, y, c))
+                seed_mcd.append(mcd(x, y, c, basis))
             g = griffin_lim(x, c, basis)
-            rows.append(dict(file=os.path.basename(f), lsd=lsd(x, y, c), mcd=mcd(x, y, c, basis),
+            rows.append(dict(file=os.path.basename(f), lsd=float(np.mean(seed_lsd)), mcd=float(np.mean(seed_mcd)),
                              gl_lsd=lsd(x, g, c), gl_mcd=mcd(x, g, c, basis)))
+            if args.seeds > 1:
+                rows[-1].update(seed_lsd=seed_lsd, seed_mcd=seed_mcd)
             print(f"{rows[-1]['file']:32s} LSD {rows[-1]['lsd']:6.2f} dB (GL {rows[-1]['gl_lsd']:6.2f})  "
                   f"MCD {rows[-1]['mcd']:6.2f} dB (GL {rows[-1]['gl_mcd']:6.2f})", flush=True)
     mean = {k: float(np.mean([r[k] for r in rows])) for k in ("lsd", "mcd", "gl_lsd", "gl_mcd")}
     print(f"{len(rows)} {'held-out' if args.split == 'heldout' else 'training'} files (sigma {args.sigma:g}): WaveGlow LSD {mean['lsd']:.2f} dB, MCD {mean['mcd']:.2f} dB; "
           f"Griffin-Lim LSD {mean['gl_lsd']:.2f} dB, MCD {mean['gl_mcd']:.2f} dB")
+    result = {"files": rows, "mean": mean, "model": args.model, "sigma": args.sigma, "split": args.split,
+              "seeds": args.seeds}
+    if args.seeds > 1:
+        result["seed_mean"] = {k: [float(np.mean([r["seed_" + k][i] for r in rows])) for i in range(args.seeds)]
+                               for k in ("lsd", "mcd")}
+        for k in ("lsd", "mcd"):
+            v = result["seed_mean"][k]
+            print(f"{k.upper()} by seed 0..{args.seeds - 1}: " + " ".join(f"{x:.3f}" for x in v) +
+                  f" (spread {max(v) - min(v):.3f} dB, standard deviation {np.std(v, ddof=1):.3f})")
     if args.json:
         with open(args.json, "w") as fp:
-            json.dump({"files": rows, "mean": mean, "model": args.model, "sigma": args.sigma, "split": args.split}, fp,
-                      indent=1)
+            json.dump(result, fp, indent=1)
 
 
 if __name__ == "__main__":

@@ -23,8 +23,14 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run_summary(run_dir):
+def run_summary(run_dir, until=0):
+    """steps, wall seconds and validation NLLs of a run, up to step `until` (0: all of it) where the
+    shipped export is an earlier checkpoint than the run's last"""
     rows = list(csv.DictReader(open(os.path.join(run_dir, "train.csv"))))
+    if until:
+        if not any(int(r["step"]) == until for r in rows):
+            sys.exit(f"model_card: {run_dir}/train.csv has no step {until}")
+        rows = [r for r in rows if int(r["step"]) <= until]
     if not rows:
         sys.exit(f"model_card: {run_dir}/train.csv has no rows")
     wall, seg_end, prev = 0.0, 0.0, None
@@ -69,6 +75,17 @@ def earlier_stages(card):
     return total, wall, [first], "stage 1: " + nll.group(1)
 
 
+def seeds_text(q):
+    """how many latent draws the quality JSON averages, and the spread of their means"""
+    k = q.get("seeds", 1)
+    if k < 2:
+        return ""
+    sm = q["seed_mean"]
+    return (f", each vocoded with latent seeds 0 to {k - 1} (`--seeds {k}`: the means below; each seed's mean over "
+            f"the files: LSD {min(sm['lsd']):.3f}-{max(sm['lsd']):.3f} dB, MCD {min(sm['mcd']):.2f}-"
+            f"{max(sm['mcd']):.2f} dB)")
+
+
 NUMBERS = ["no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 
@@ -80,9 +97,10 @@ def staged_lines(before, steps, wall, vals, args):
         f"- steps: {total + steps:,} in {count} stages, global batch 4 x 16000 samples, Adam, gradient clipping at "
         "norm 1000, dequantisation noise of one 16-bit step",
         *stages,
-        f"- stage {k}: {steps:,} steps from stage {k - 1}'s export, `mpirun -np 2 waveglow train --config "
-        f"{args.stage_config} --data corpus --init models/speech16k.safetensors --out run{k}` with batch_size 2 (Adam's moments "
-        f"start afresh), {args.recipe}, {wall / 3600:.1f} h",
+        f"- stage {k}: {steps:,} steps from stage {k - 1}'s export, "
+        + (args.stage_command or f"`mpirun -np 2 waveglow train --config {args.stage_config} --data corpus --init "
+           f"models/speech16k.safetensors --out run{k}` with batch_size 2")
+        + f" (Adam's moments start afresh), {args.recipe}, {wall / 3600:.1f} h",
         f"- wall time: {hours + wall / 3600:.1f} h in all on {args.hardware}",
         f"- held-out log-likelihood (validation NLL, nats per sample; lower is better): {nll}; "
         f"stage {k} (its own step count): " + ", ".join(f"{v:.3f} at step {s:,}" for s, v in vals),
@@ -103,6 +121,10 @@ def main():
                     help="with --continues: the new stage's learning rate, in words")
     ap.add_argument("--stage-config", default="models/speech16k.config.json",
                     help="with --continues: the config the new stage trained with (as its command names it)")
+    ap.add_argument("--stage-command", help="with --continues: the new stage's command and batch, in words "
+                    "(default: mpirun -np 2 with --stage-config and batch_size 2 a rank)")
+    ap.add_argument("--until-step", type=int, default=0,
+                    help="the run's step that was exported, where it is not the last (its steps and time count)")
     args = ap.parse_args()
     before = earlier_stages(args.continues) if args.continues else None
     info = subprocess.run([args.waveglow, "info", "--model", args.model], check=True, capture_output=True,
@@ -111,7 +133,7 @@ def main():
     if q.get("split", "heldout") != "heldout":
         sys.exit(f"model_card: {args.quality} measures training files; the card reports held-out ones")
     m = q["mean"]
-    steps, wall, vals = run_summary(args.run)
+    steps, wall, vals = run_summary(args.run, args.until_step)
     beat = m["lsd"] < m["gl_lsd"] and m["mcd"] < m["gl_mcd"]
     name = os.path.basename(args.model)
     lines = [
@@ -135,7 +157,8 @@ def main():
         *(staged_lines(before, steps, wall, vals, args) if before else training_lines(steps, wall, vals, args.hardware)),
         "",
         "## Objective quality (copy-synthesis of the held-out files)",
-        f"`tools/eval_quality.py`, sigma {q['sigma']}, {len(q['files'])} held-out files; Griffin-Lim is torchaudio's, "
+        f"`tools/eval_quality.py`, sigma {q['sigma']}, {len(q['files'])} held-out files"
+        + seeds_text(q) + "; Griffin-Lim is torchaudio's, "
         "60 iterations over the pseudo-inverse of the mel filterbank, from the same mel.",
         "",
         "| | log-spectral distance | mel-cepstral distortion |",
