@@ -57,6 +57,18 @@ static void test_version_names_the_blas_kernels(void **state) {
             bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
             assert_true((strstr(out, "pins them; this CPU has AVX-512") != NULL) == avx512);
+            /* and train, whose runs it slows for hours, warns of it before it starts (here on data
+             * that does not exist), and only then */
+            char run[512];
+            tmp_path(run, sizeof run, "pinned_run");
+            for (int pin = 0; pin < 2; pin++) {
+                assert_int_not_equal(sh("%s%s %s train --config %s --data %s/nowhere --out %s >%s 2>&1",
+                                        pin ? "OPENBLAS_CORETYPE=" : "env -u OPENBLAS_CORETYPE", pin ? cores[i] : "",
+                                        WG_CLI_PATH, DATA("reference/tiny.config.json"), tmp_dir(), run, log),
+                                     0);
+                read_file(log, out, sizeof out);
+                assert_true((strstr(out, "note: OPENBLAS_CORETYPE=") != NULL) == (pin && avx512));
+            }
         }
     }
 }

@@ -19,11 +19,16 @@ static bool cpu_has_avx512(void) {
 #endif
 }
 
+const char *cli_blas_pinned_below_avx512(void) {
+    const char *pinned = getenv("OPENBLAS_CORETYPE");
+    return pinned && *pinned && !wg_blas_avx512_kernels() && cpu_has_avx512() ? pinned : NULL;
+}
+
 const char *cli_blas_description(void) {
     static char text[512];
-    const char *core = openblas_get_corename(), *pinned = getenv("OPENBLAS_CORETYPE");
+    const char *core = openblas_get_corename(), *pinned = cli_blas_pinned_below_avx512();
     int n = snprintf(text, sizeof text, "%s; %s kernels", openblas_get_config(), core);
-    if (pinned && *pinned && !wg_blas_avx512_kernels() && cpu_has_avx512() && n > 0 && (size_t)n < sizeof text)
+    if (pinned && n > 0 && (size_t)n < sizeof text)
         snprintf(text + n, sizeof text - (size_t)n,
                  " (OPENBLAS_CORETYPE=%s pins them; this CPU has AVX-512, and without the variable OpenBLAS "
                  "would pick its AVX-512 kernels, which are faster)", pinned);

@@ -97,6 +97,9 @@ void *cli_likelihood_json(const char *name, const wg_likelihood *lk);
 
 /* "OpenBLAS 0.3.21 DYNAMIC_ARCH ...; SkylakeX kernels" */
 const char *cli_blas_description(void);
+/* OPENBLAS_CORETYPE's value where it holds OpenBLAS to kernels without AVX-512 on a CPU that has
+ * it (about half the GEMM speed), else NULL */
+const char *cli_blas_pinned_below_avx512(void);
 
 int cmd_mel(int argc, char **argv);
 int cmd_info(int argc, char **argv);
