@@ -179,7 +179,8 @@ typedef struct wg_model_info {
     double flops_per_second; /* synthesis FLOPs per second of audio (multiply-add = 2) */
     /* what waveglow.c's synthesis multiplies and adds for that: fewer where the dilated taps run
      * by Winograd's F(4,3), six GEMMs per four steps instead of twelve (its transforms' few adds
-     * per value not counted) */
+     * per value not counted), and where the WN's start and end convs are multiplied into its
+     * first taps and its skip outputs */
     double computed_flops_per_second;
     /* the conditioning fold (wg_model_fold_conditioning): whether the model holds it, what it
      * takes or would take (0: the config does not allow it), and the audio after which its build

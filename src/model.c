@@ -212,6 +212,7 @@ int wg_model_from_params(const wg_config *cfg, float *params, const char *source
     for (int k = 0; k < F; k++) {
         size_t r = (size_t)wg_flow_channels(cfg, k);
         n_float += r * r + (size_t)L * K * 2 * C * C + (K == 3 ? (size_t)L * 4 * 2 * C * C : 0);
+        n_float += wg_wn_end_fold_floats(cfg, (int)r / 2) + wg_wn_start_fold_floats(cfg, (int)r / 2);
     }
     m->flows = calloc((size_t)F, sizeof *m->flows);
     m->derived = malloc(n_ptr * sizeof(float *) + n_float * sizeof(float));
@@ -227,6 +228,12 @@ int wg_model_from_params(const wg_config *cfg, float *params, const char *source
         v->convinv_inv = fl, fl += (size_t)v->n_rem * v->n_rem;
         v->in_w_taps = fl, fl += (size_t)L * K * 2 * C * C;
         if (K == 3) v->in_w_wino = fl, fl += (size_t)L * 4 * 2 * C * C;
+        size_t ne = wg_wn_end_fold_floats(cfg, v->n_half), ns = wg_wn_start_fold_floats(cfg, v->n_half);
+        if (ne) {
+            v->rs_end_w = fl, fl += ne - 2 * (size_t)v->n_half;
+            v->end_b_total = fl, fl += 2 * (size_t)v->n_half;
+        }
+        if (ns) v->start_taps = fl, fl += ns;
     }
     wg_model_set_winograd(m, wg_wn_winograd_pays(cfg));
     if (wg_model_refresh(m)) {
@@ -238,6 +245,49 @@ int wg_model_from_params(const wg_config *cfg, float *params, const char *source
     }
     *out = m;
     return 0;
+}
+
+/* The skip sum only ever reaches the output through end, so each layer's skip rows can go there
+ * directly: end_w · rs_w's skip rows, (2·n_half, C) where they were (C, C), in float64. */
+static void fold_end(const wg_config *cfg, wg_flow_view *v) {
+    size_t L = (size_t)cfg->wn_n_layers, C = (size_t)cfg->wn_n_channels, R = 2 * (size_t)v->n_half;
+    float *w = v->rs_end_w;
+    for (size_t l = 0; l < L; l++) {
+        const float *skip_w = v->rs_w[l] + (l < L - 1 ? C * C : 0);
+        if (l < L - 1) memcpy(w, v->rs_w[l], C * C * sizeof(float)), w += C * C;
+        for (size_t o = 0; o < R; o++)
+            for (size_t i = 0; i < C; i++) {
+                double x = 0;
+                for (size_t q = 0; q < C; q++) x += (double)v->end_w[o * C + q] * skip_w[q * C + i];
+                w[o * C + i] = (float)x;
+            }
+        w += R * C;
+    }
+    for (size_t o = 0; o < R; o++) {
+        double b = v->end_b[o];
+        for (size_t q = 0; q < C; q++) {
+            double s = 0;
+            for (size_t l = 0; l < L; l++) s += v->rs_b[l][l < L - 1 ? C + q : q];
+            b += (double)v->end_w[o * C + q] * s;
+        }
+        v->end_b_total[o] = (float)b;
+    }
+}
+
+/* Layer 0's taps see only start's n_half inputs and its bias, the bias only inside the window
+ * (h is zero-padded): W_j · [start_w, start_b] against [a0; 1] zero-padded, in float64. */
+static void fold_start(const wg_config *cfg, wg_flow_view *v) {
+    size_t C = (size_t)cfg->wn_n_channels, K = (size_t)cfg->wn_kernel_size, H = (size_t)v->n_half;
+    for (size_t j = 0; j < K; j++)
+        for (size_t o = 0; o < 2 * C; o++) {
+            const float *tap = v->in_w_taps + (j * 2 * C + o) * C; /* layer 0 */
+            float *dst = v->start_taps + (j * 2 * C + o) * (H + 1);
+            for (size_t i = 0; i <= H; i++) {
+                double x = 0;
+                for (size_t q = 0; q < C; q++) x += (double)tap[q] * (i < H ? v->start_w[q * H + i] : v->start_b[q]);
+                dst[i] = (float)x;
+            }
+        }
 }
 
 int wg_model_refresh(wg_model *m) {
@@ -273,6 +323,8 @@ int wg_model_refresh(wg_model *m) {
                             (float)(g[r][0] * w[0] + g[r][1] * w[S] + g[r][2] * w[2 * S]);
                     }
         }
+        if (v->rs_end_w) fold_end(cfg, v);
+        if (v->start_taps) fold_start(cfg, v);
     }
     return 0;
 }
@@ -305,13 +357,18 @@ static wg_model_info info_with_taps(const wg_config *c, int winograd, int folded
     info.receptive_field_ms = 1000.0 * info.receptive_field_samples / c->sampling_rate;
     /* Synthesis cost per group step per flow (multiply-add = 2 FLOPs). */
     double C = c->wn_n_channels, L = c->wn_n_layers, K = c->wn_kernel_size, M = c->n_mel_channels, G = c->n_group;
-    double per_step = 0, taps_saved = 0;
+    double per_step = 0, not_computed = 0;
     for (int k = 0; k < c->n_flows; k++) {
         double rem = wg_flow_channels(c, k), half = rem / 2;
         per_step += 2 * (2 * C * L) * (M * G);             /* cond_layer */
         per_step += 2 * C * half;                          /* start */
         per_step += L * 2 * (2 * C) * C * K;               /* dilated convs */
-        if (winograd) taps_saved += L * 2 * (2 * C) * C * (K - 6.0 / 4);
+        if (winograd) not_computed += L * 2 * (2 * C) * C * (K - 6.0 / 4);
+        /* start and end multiplied through (wavenet.h): layer 0's taps read n_half + 1 rows, not
+         * C (nor by Winograd); the skip rows and end become 2·n_half rows of C */
+        if (wg_wn_start_fold_floats(c, (int)half))
+            not_computed += 2 * (2 * C) * C * (winograd ? 6.0 / 4 : K) - 2 * (2 * C) * (half + 1) * K;
+        if (wg_wn_end_fold_floats(c, (int)half)) not_computed += (L - 1) * 2 * (C - 2 * half) * C + 2 * C * C;
         per_step += (L - 1) * 2 * (2 * C) * C + 2 * C * C; /* res/skip */
         per_step += 2 * (2 * half) * C;                    /* end */
         per_step += 2 * rem * rem;                         /* invertible 1×1 conv */
@@ -320,7 +377,7 @@ static wg_model_info info_with_taps(const wg_config *c, int winograd, int folded
     /* ConvTranspose1d: each frame costs 2·M·M·4hop, and there are sr/hop frames per second. */
     double upsample = 2 * M * M * 4.0 * c->sampling_rate;
     info.flops_per_second = per_step * steps_per_s + upsample;
-    info.computed_flops_per_second = info.flops_per_second - taps_saved * steps_per_s;
+    info.computed_flops_per_second = info.flops_per_second - not_computed * steps_per_s;
     if (wg_cond_fold_supported(c)) {
         double saved = wg_cond_fold_saved_flops_per_step(c);
         info.folded = folded;

@@ -1,7 +1,7 @@
 /* model.h — the loaded, read-only model: config, the flat parameter buffer in the params.h
  * layout (weight norm folded), and what synthesis derives once at load (W⁻¹ in float64, log|det W|,
- * per-tap copies of the dilated conv weights and their Winograd transforms). Shared by model.c
- * (loading, info) and flow.c. */
+ * per-tap copies of the dilated conv weights and their Winograd transforms, the WN's start and
+ * end multiplied into its first and last convs). Shared by model.c (loading, info) and flow.c. */
 #ifndef WG_MODEL_H
 #define WG_MODEL_H
 
@@ -28,6 +28,12 @@ typedef struct wg_flow_view {
     double log_det_w;   /* log|det W| */
     float *in_w_taps;   /* [L][K] (2C, C): tap-major copies for GEMMs on shifted views */
     float *in_w_wino;   /* [L][4] (2C, C): Winograd F(4,3)'s middle filter transforms (K = 3 only) */
+    /* The WN's linear ends multiplied through (wavenet.h), where that saves work: */
+    float *rs_end_w;    /* NULL, or [L] (C + 2·n_half, C) for the first L − 1 layers, then (2·n_half, C):
+                         * res_skip's residual rows as they are, its skip rows premultiplied by end_w */
+    float *end_b_total; /* with rs_end_w: (2·n_half) = end_b + end_w · Σ the layers' skip biases */
+    float *start_taps;  /* NULL, or [K] (2C, n_half + 1): layer 0's taps premultiplied by start,
+                         * [W_j · start_w, W_j · start_b] */
     float *cond_fold;   /* NULL, or (2CL/g, 4·n_mel, g·hop/n_group): g rows side by side, the upsampler folded into cond_w (condfold.c) */
     float *cond_fold_b; /* (2CL): cond_b with the upsampler's bias folded in */
 } wg_flow_view;

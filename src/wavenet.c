@@ -144,9 +144,21 @@ static void taps_winograd(const float *const u[6], size_t C, const float *h, siz
     }
 }
 
+size_t wg_wn_end_fold_floats(const wg_config *c, int n_half) {
+    size_t L = (size_t)c->wn_n_layers, C = (size_t)c->wn_n_channels, R = 2 * (size_t)n_half;
+    return R < C ? (L - 1) * (C + R) * C + R * C + R : 0;
+}
+
+size_t wg_wn_start_fold_floats(const wg_config *c, int n_half) {
+    size_t C = (size_t)c->wn_n_channels, H = (size_t)n_half;
+    return H + 1 < C ? (size_t)c->wn_kernel_size * 2 * C * (H + 1) : 0;
+}
+
+static size_t xs_rows(const wg_config *c) { return (size_t)c->n_group / 2 + 1; }
+
 size_t wg_wn_work_floats(const wg_config *c, size_t cap) {
-    size_t C = (size_t)c->wn_n_channels;
-    return 2 * C * (cap + 2 * wn_pad(c)) + cond_layers(c) * 2 * C * cap + C * cap;
+    size_t C = (size_t)c->wn_n_channels, ld = cap + 2 * wn_pad(c);
+    return 2 * C * ld + cond_layers(c) * 2 * C * cap + C * cap + xs_rows(c) * ld;
 }
 
 void wg_wn_work_init(wg_wn_work *w, const wg_config *c, size_t cap, float *mem) {
@@ -156,7 +168,8 @@ void wg_wn_work_init(wg_wn_work *w, const wg_config *c, size_t cap, float *mem) 
     w->cond_layers = cond_layers(c);
     w->hs = mem, mem += 2 * C * (cap + 2 * w->pad);
     w->pre = mem, mem += w->cond_layers * 2 * C * cap;
-    w->acts = mem;
+    w->acts = mem, mem += C * cap;
+    w->xs = mem;
     w->fold = (wg_cond_fold_input){0};
 }
 
@@ -181,11 +194,25 @@ void wg_wn_forward_part(const wg_model *m, const wg_flow_view *v, const float *a
     }
     wg_fill_bias(h + c0, C, nc, ldh, v->start_b);
     wg_gemm(C, nc, (size_t)v->n_half, v->start_w, (size_t)v->n_half, a0 + c0, lda, 1.0f, h + c0, ldh);
-    /* skip starts at the sum of every layer's skip bias: one pass instead of one a layer */
-    for (size_t r = 0; r < C && c0 < c1; r++) {
+    /* skip starts at the sum of every layer's skip bias: one pass instead of one a layer; with
+     * end multiplied through, skip is already out's 2·n_half rows and starts at end_b_total */
+    const float *rse = v->rs_end_w;
+    size_t H = (size_t)v->n_half, R = 2 * H;
+    for (size_t r = 0; r < (rse ? R : C) && c0 < c1; r++) {
         float b = 0.0f;
-        for (size_t i = 0; i < L; i++) b += v->rs_b[i][i < L - 1 ? C + r : r];
+        if (rse) b = v->end_b_total[r];
+        else for (size_t i = 0; i < L; i++) b += v->rs_b[i][i < L - 1 ? C + r : r];
         for (size_t t = 0; t < nc; t++) skip[r * ldh + t] = b;
+    }
+    /* [a0; 1] for start_taps, zero past either end as h is (the taps' barrier orders these
+     * writes before the neighbours read them) */
+    size_t P0 = (K - 1) / 2;
+    for (size_t r = 0; v->start_taps && r <= H && c0 < c1; r++) {
+        float *x = w->xs + P + r * ldh;
+        if (c0 == 0) memset(x - P0, 0, P0 * sizeof(float));
+        if (c1 == n) memset(x + n, 0, P0 * sizeof(float));
+        if (r < H) memcpy(x + c0, a0 + r * lda + c0, nc * sizeof(float));
+        else for (size_t t = c0; t < c1; t++) x[t] = 1.0f;
     }
     for (size_t i = 0; i < L; i++) {
         size_t d = (size_t)1 << i;
@@ -209,7 +236,11 @@ void wg_wn_forward_part(const wg_model *m, const wg_flow_view *v, const float *a
         /* h complete, every member's residual update of the layer before in: the taps read the
          * neighbours' columns */
         wg_team_barrier(team);
-        if (m->winograd && c0 < c1) {
+        if (i == 0 && v->start_taps) {
+            for (size_t j = 0; j < K && c0 < c1; j++)
+                wg_gemm(2 * C, nc, H + 1, v->start_taps + j * 2 * C * (H + 1), H + 1,
+                        w->xs + P + c0 + (long)j - (long)P0, ldh, 1.0f, pre, n);
+        } else if (m->winograd && c0 < c1) {
             const float *taps = v->in_w_taps + i * 3 * 2 * C * C, *t = v->in_w_wino + i * 4 * 2 * C * C;
             const float *u[6] = {taps, t, t + 2 * C * C, t + 4 * C * C, t + 6 * C * C, taps + 4 * C * C};
             taps_winograd(u, C, h, ldh, n + P, d, c0, c1, pre - c0, n, scratch, wino_tile_quads(c));
@@ -226,14 +257,19 @@ void wg_wn_forward_part(const wg_model *m, const wg_flow_view *v, const float *a
              * weights] · acts, one GEMM (128 x n x 64 takes 0.83 of two of 64 rows on one core) */
             wg_team_barrier(team);
             wg_add_bias(h + c0, C, nc, ldh, rb);
-            wg_gemm(2 * C, nc, C, rw, C, acts, n, 1.0f, h + c0, ldh);
+            if (rse) wg_gemm(C + R, nc, C, rse + i * (C + R) * C, C, acts, n, 1.0f, h + c0, ldh);
+            else wg_gemm(2 * C, nc, C, rw, C, acts, n, 1.0f, h + c0, ldh);
+        } else if (rse) {
+            for (size_t r = 0; r < R && c0 < c1; r++) memcpy(out + r * n + c0, skip + r * ldh, nc * sizeof(float));
+            wg_gemm(R, nc, C, rse + i * (C + R) * C, C, acts, n, 1.0f, out + c0, n);
         } else {
             wg_gemm(C, nc, C, rw, C, acts, n, 1.0f, skip, ldh);
         }
     }
-    size_t out_rows = 2 * (size_t)v->n_half;
-    wg_fill_bias(out + c0, out_rows, nc, n, v->end_b);
-    wg_gemm(out_rows, nc, C, v->end_w, C, skip, ldh, 1.0f, out + c0, n);
+    if (!rse) {
+        wg_fill_bias(out + c0, R, nc, n, v->end_b);
+        wg_gemm(R, nc, C, v->end_w, C, skip, ldh, 1.0f, out + c0, n);
+    }
 }
 
 /* ---- training -------------------------------------------------------------------------------- */

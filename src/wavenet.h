@@ -8,7 +8,12 @@
  * of h, which lives in a buffer zero-padded by the largest dilation's reach. With K = 3 and the
  * model's `winograd` set, the inference forward does the taps by Winograd's F(4,3) instead: six
  * GEMMs for every four output columns where the taps take twelve, at the cost of two passes over
- * small transforms and rounding errors a few times float32's (a test holds them to 1e-5). */
+ * small transforms and rounding errors a few times float32's (a test holds them to 1e-5).
+ * Both ends of the inference forward are linear maps multiplied through where that is smaller
+ * (wg_wn_end_fold_floats, wg_wn_start_fold_floats; model.h's rs_end_w, start_taps): skip is only
+ * read by end, so each layer adds end_w · its skip rows to out's 2·n_half rows instead of C rows
+ * of skip, and layer 0's taps read [a0; 1] (n_half + 1 rows) through W_j · [start_w, start_b]
+ * instead of h (C rows). Training keeps the layers as they are (their gradients are needed). */
 #ifndef WG_WAVENET_H
 #define WG_WAVENET_H
 
@@ -27,6 +32,7 @@ typedef struct wg_wn_work {
     size_t cond_layers; /* layers whose cond terms one GEMM computes */
     float *pre;      /* [cond_layers] (2C, capacity) */
     float *acts;     /* (C, capacity) */
+    float *xs;       /* (n_group/2 + 1, capacity + 2·pad): [a0; 1] zero-padded, for start_taps */
     wg_cond_fold_input fold; /* frames NULL (as init leaves it): the cond terms from cond itself;
                               * otherwise, with the flow's cond_fold, from the mel frames */
 } wg_wn_work;
@@ -35,6 +41,10 @@ typedef struct wg_wn_work {
  * Measured on one core of an AMD EPYC against the three tap GEMMs of one WN: 0.85-0.98x at 64
  * channels, 1.15x at 96, 1.25x at 128, 1.4x at 256. */
 int wg_wn_winograd_pays(const wg_config *cfg);
+/* Floats of a flow's rs_end_w and end_b_total, and of its start_taps, for a flow of n_half
+ * channels a half: 0 where the product would not be smaller (2·n_half ≥ C; n_half + 1 ≥ C). */
+size_t wg_wn_end_fold_floats(const wg_config *cfg, int n_half);
+size_t wg_wn_start_fold_floats(const wg_config *cfg, int n_half);
 /* Floats of scratch a team member's wg_wn_forward_part needs (the Winograd tiles; 0 without). */
 size_t wg_wn_scratch_floats(const wg_config *cfg);
 

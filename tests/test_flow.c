@@ -548,7 +548,8 @@ static void test_wn_cond_batches_agree(void **state) {
     }
 }
 
-/* Winograd's F(4,3) taps against the tap GEMMs, and both against the WN in float64, at
+/* Winograd's F(4,3) taps against the tap GEMMs, and both against the WN in float64 (which
+ * keeps start, skip and end as the layers they are), at
  * widths either side of where loading turns it on, for windows shorter than one block of 4·d,
  * not a multiple of it, and many blocks long (several tiles at 1024 quads), so that every edge
  * case of the quads (clipped inputs past the padding, outputs past the window) is reached. */
@@ -617,6 +618,10 @@ static void test_wn_winograd_taps(void **state) {
         wg_model *m = random_model(c);
         assert_int_equal(m->winograd, ci == 1);
         const wg_flow_view *v = &m->flows[0];
+        /* start multiplied into layer 0's taps in all three; end into the skip rows where its 2·n_half
+         * rows are fewer than C (not at 8 channels): the float64 WN holds both paths */
+        assert_non_null(v->start_taps);
+        assert_int_equal(v->rs_end_w != NULL, ci != 0);
         for (size_t li = 0; li < sizeof lengths / sizeof lengths[0]; li++) {
             size_t n = lengths[li], MG = (size_t)c->n_mel_channels * c->n_group, H = (size_t)v->n_half;
             if (ci == 1 && n > 200 && n < 4000) continue;
