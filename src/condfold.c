@@ -84,9 +84,11 @@ int wg_cond_fold_build(wg_model *m, size_t max_bytes, size_t group, size_t chunk
                        bytes / 1e6, max_bytes / 1e6);
     size_t M = (size_t)c->n_mel_channels, G = (size_t)c->n_group, hop = (size_t)c->hop_length, R = hop / G;
     size_t MG = M * G, KF = TAPS * M, K = TAPS * hop, CL2 = rows_total(c);
-    /* the products come out as (rows, R·4·n_mel), phase-major per row, BUILD_ROWS rows at a time */
+    /* the products come out as (rows, 4·n_mel·R), each input's R phases side by side as
+     * cond_fold keeps them (so the copy into it moves whole runs of R floats), BUILD_ROWS rows at
+     * a time */
     size_t RKF = R * KF, n_prod = (CL2 < BUILD_ROWS ? CL2 : BUILD_ROWS) * RKF;
-    float *mem = malloc(bytes), *taps = malloc(MG * RKF * sizeof(float)), *prod = malloc(n_prod * sizeof(float));
+    float *mem = wg_alloc_huge(bytes), *taps = malloc(MG * RKF * sizeof(float)), *prod = malloc(n_prod * sizeof(float));
     if (!mem || !taps || !prod) {
         free(mem), free(taps), free(prod);
         return wg_fail(err, WG_ENOMEM, "out of memory for the conditioning fold (%.0f MB)", bytes / 1e6);
@@ -101,14 +103,14 @@ int wg_cond_fold_build(wg_model *m, size_t max_bytes, size_t group, size_t chunk
         v->cond_fold = mem, mem += R * CL2 * KF;
         v->cond_fold_b = mem, mem += CL2;
     }
-    /* taps[m·G + j][p·4·n_mel + d·M + i] = W[i][m][d·hop + p·G + j]: squeezed row m·G + j of the
+    /* taps[m·G + j][(d·M + i)·R + p] = W[i][m][d·hop + p·G + j]: squeezed row m·G + j of the
      * upsampled mel at phase p, from frame h − d; W is stored (in, out·K) */
     for (size_t mm = 0; mm < M; mm++)
         for (size_t j = 0; j < G; j++)
-            for (size_t p = 0; p < R; p++)
-                for (size_t d = 0; d < TAPS; d++)
-                    for (size_t i = 0; i < M; i++)
-                        taps[(mm * G + j) * RKF + p * KF + d * M + i] = m->upsample_w[i * M * K + mm * K + d * hop + p * G + j];
+            for (size_t d = 0; d < TAPS; d++)
+                for (size_t i = 0; i < M; i++)
+                    for (size_t p = 0; p < R; p++)
+                        taps[(mm * G + j) * RKF + (d * M + i) * R + p] = m->upsample_w[i * M * K + mm * K + d * hop + p * G + j];
     for (int k = 0; k < c->n_flows; k++) {
         wg_flow_view *v = &m->flows[k];
         for (size_t r0 = 0; r0 < CL2; r0 += BUILD_ROWS) {
@@ -119,9 +121,8 @@ int wg_cond_fold_build(wg_model *m, size_t max_bytes, size_t group, size_t chunk
             for (size_t r = 0; r < nr; r++)
                 for (size_t q = 0; q < KF; q++) {
                     size_t row = r0 + r;
-                    float *dst = v->cond_fold + ((row / group * KF + q) * group + row % group) * R;
-                    const float *src = prod + r * RKF + q;
-                    for (size_t p = 0; p < R; p++) dst[p] = src[p * KF];
+                    memcpy(v->cond_fold + ((row / group * KF + q) * group + row % group) * R, prod + r * RKF + q * R,
+                           R * sizeof(float));
                 }
         }
     }

@@ -1,6 +1,6 @@
 /* test_kernels.c — the vectorised element-wise kernels against float64 libm: tanh and sigmoid
  * within 1e-7 absolute (and 1e-6 relative away from zero) over a dense grid and the edges, and
- * the gate as their product. */
+ * the gate as their product; and the fold's huge-page allocator. */
 #include "kernels.h"
 #include "testutil.h"
 
@@ -53,7 +53,23 @@ static void test_tanh_sigmoid_against_float64(void **state) {
     for (int i = 0; i < 1000; i++) assert_true(fabs(a2[i] - tanh((double)pre[i])) <= 1e-7);
 }
 
+/* the fold's allocator: 2 MB-aligned from 2 MB (what transparent huge pages need), every byte
+ * usable, and a plain allocation below */
+static void test_alloc_huge(void **state) {
+    (void)state;
+    const size_t sizes[] = {0, 1, 4096, (2u << 20) - 1, 2u << 20, (2u << 20) + 1, 5u << 20};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        unsigned char *p = wg_alloc_huge(sizes[i]);
+        assert_non_null(p);
+        if (sizes[i] >= (2u << 20)) assert_int_equal((uintptr_t)p % (2u << 20), 0);
+        memset(p, 0xa5, sizes[i]);
+        if (sizes[i]) assert_int_equal(p[sizes[i] - 1], 0xa5);
+        free(p);
+    }
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_tanh_sigmoid_against_float64)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_tanh_sigmoid_against_float64),
+                                       cmocka_unit_test(test_alloc_huge)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
