@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "hugealloc.h"
 #include "kernels.h"
 
 /* TAPS: the upsampler's kernel is 4·hop (upsample.h). BUILD_ROWS: rows of a flow's fold built in

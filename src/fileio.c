@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "hugealloc.h"
 
 int wg_read_file(const char *path, size_t max_bytes, char **out, size_t *len, wg_error *err) {
     *out = NULL;
@@ -28,7 +29,7 @@ int wg_read_file(const char *path, size_t max_bytes, char **out, size_t *len, wg
         return wg_fail(err, WG_EFORMAT, "%s: %lld bytes is larger than the %zu allowed", path, (long long)st.st_size,
                        max_bytes);
     }
-    char *buf = malloc((size_t)st.st_size + 1);
+    char *buf = wg_alloc_huge((size_t)st.st_size + 1); /* a model file is tens to hundreds of MB */
     if (!buf) {
         fclose(fp);
         return wg_fail(err, WG_ENOMEM, "%s: out of memory reading %lld bytes", path, (long long)st.st_size);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hugealloc.h"
 #include "kernels.h"
 #include "params.h"
 #include "upsample.h"
@@ -21,7 +22,7 @@ int wg_flow_work_alloc(const wg_config *c, size_t cap, wg_flow_work *w) {
     size_t n_scratch = n_up > n_tiles ? n_up : n_tiles;
     n_scratch = n_scratch > n_fold ? n_scratch : n_fold;
     size_t total = MG * cap + 3 * G * cap + n_scratch + n_wn;
-    w->mem = malloc(total * sizeof(float));
+    w->mem = wg_alloc_huge(total * sizeof(float));
     if (!w->mem)
         return -1;
     float *p = w->mem;

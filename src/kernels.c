@@ -4,22 +4,9 @@
 #include <cblas.h>
 #include <math.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
 #include <unistd.h>
-
-void *wg_alloc_huge(size_t bytes) {
-    enum { HUGE_PAGE = 2 << 20 };
-    if (bytes < HUGE_PAGE) return malloc(bytes ? bytes : 1);
-    size_t rounded = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
-    void *p = aligned_alloc(HUGE_PAGE, rounded);
-#ifdef MADV_HUGEPAGE
-    if (p) madvise(p, rounded, MADV_HUGEPAGE); /* advice only: without it the pages are 4 KB */
-#endif
-    return p;
-}
 
 void wg_gemm(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c,
              size_t ldc) {

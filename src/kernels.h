@@ -23,12 +23,6 @@
 
 #include <stddef.h>
 
-/* malloc for a buffer of hundreds of MB read end to end by every call (the conditioning fold):
- * 2 MB-aligned and marked for transparent huge pages where the kernel offers them, so that
- * filling it takes a fault per 2 MB instead of per 4 KB and reading it a TLB entry per 2 MB.
- * Free with free(). */
-void *wg_alloc_huge(size_t bytes);
-
 /* C (m×n, ldc) = beta·C + A (m×k, lda) · B (k×n, ldb) */
 void wg_gemm(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c,
              size_t ldc);

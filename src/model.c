@@ -10,6 +10,7 @@
 
 #include "condfold.h"
 #include "err.h"
+#include "hugealloc.h"
 #include "linalg.h"
 #include "safetensors.h"
 #include "wavenet.h"
@@ -111,7 +112,7 @@ int wg_model_load(const char *path, wg_model **out, wg_error *err) {
         rc = wg_fail(err, rc, "%s: out of memory", path);
         goto done;
     }
-    params = malloc(sizeof(float) * (table.total ? table.total : 1));
+    params = wg_alloc_huge(sizeof(float) * (table.total ? table.total : 1));
     used = calloc((size_t)st.n_tensors + 1, 1);
     if (!params || !used) {
         rc = wg_fail(err, WG_ENOMEM, "%s: out of memory for %zu parameters", path, table.total);
@@ -215,7 +216,7 @@ int wg_model_from_params(const wg_config *cfg, float *params, const char *source
         n_float += wg_wn_end_fold_floats(cfg, (int)r / 2) + wg_wn_start_fold_floats(cfg, (int)r / 2);
     }
     m->flows = calloc((size_t)F, sizeof *m->flows);
-    m->derived = malloc(n_ptr * sizeof(float *) + n_float * sizeof(float));
+    m->derived = wg_alloc_huge(n_ptr * sizeof(float *) + n_float * sizeof(float));
     if (!m->flows || !m->derived) {
         wg_model_free(m);
         return wg_fail(err, WG_ENOMEM, "%s: out of memory", source);

@@ -1,6 +1,7 @@
 /* test_kernels.c — the vectorised element-wise kernels against float64 libm: tanh and sigmoid
  * within 1e-7 absolute (and 1e-6 relative away from zero) over a dense grid and the edges, and
- * the gate as their product; and the fold's huge-page allocator. */
+ * the gate as their product; and the huge-page allocator. */
+#include "hugealloc.h"
 #include "kernels.h"
 #include "testutil.h"
 
@@ -53,7 +54,7 @@ static void test_tanh_sigmoid_against_float64(void **state) {
     for (int i = 0; i < 1000; i++) assert_true(fabs(a2[i] - tanh((double)pre[i])) <= 1e-7);
 }
 
-/* the fold's allocator: 2 MB-aligned from 2 MB (what transparent huge pages need), every byte
+/* the big buffers' allocator: 2 MB-aligned from 2 MB (what transparent huge pages need), every byte
  * usable, and a plain allocation below */
 static void test_alloc_huge(void **state) {
     (void)state;
