@@ -89,7 +89,8 @@ int wg_cond_fold_build(wg_model *m, size_t max_bytes, size_t group, size_t chunk
      * cond_fold keeps them (so the copy into it moves whole runs of R floats), BUILD_ROWS rows at
      * a time */
     size_t RKF = R * KF, n_prod = (CL2 < BUILD_ROWS ? CL2 : BUILD_ROWS) * RKF;
-    float *mem = wg_alloc_huge(bytes), *taps = malloc(MG * RKF * sizeof(float)), *prod = malloc(n_prod * sizeof(float));
+    float *mem = wg_alloc_huge(bytes), *taps = wg_alloc_huge(MG * RKF * sizeof(float)),
+          *prod = wg_alloc_huge(n_prod * sizeof(float));
     if (!mem || !taps || !prod) {
         free(mem), free(taps), free(prod);
         return wg_fail(err, WG_ENOMEM, "out of memory for the conditioning fold (%.0f MB)", bytes / 1e6);
