@@ -46,9 +46,8 @@ static int load_param(const char *path, const wg_st_file *st, const wg_param *p,
     float *dst = params + p->offset;
     if (t) {
         int rc = check_shape(path, t, p->ndim, p->shape, "", err);
-        if (rc)
+        if (rc || (rc = wg_st_copy(st, t, dst, err)))
             return rc;
-        wg_st_copy(st, t, dst);
         used[t - st->tensors] = 1;
         return 0;
     }
@@ -68,8 +67,10 @@ static int load_param(const char *path, const wg_st_file *st, const wg_param *p,
             float *gv = malloc(sizeof(float) * p->shape[0]);
             if (!gv)
                 return wg_fail(err, WG_ENOMEM, "%s: out of memory", path);
-            wg_st_copy(st, v, dst);
-            wg_st_copy(st, g, gv);
+            if ((rc = wg_st_copy(st, v, dst, err)) || (rc = wg_st_copy(st, g, gv, err))) {
+                free(gv);
+                return rc;
+            }
             size_t row = p->numel / p->shape[0];
             for (size_t o = 0; o < p->shape[0]; o++) {
                 double norm = 0;

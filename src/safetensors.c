@@ -3,11 +3,13 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "err.h"
 #include "fileio.h"
@@ -17,7 +19,9 @@
 void wg_st_close(wg_st_file *st) {
     if (!st)
         return;
-    free(st->buf);
+    if (st->path) /* set only while the file is open */
+        close(st->fd);
+    free(st->path);
     free(st->tensors);
     free(st->config);
     for (int i = 0; i < 2 * st->n_meta; i++)
@@ -93,24 +97,56 @@ static int parse_tensor(const char *path, const cJSON *item, size_t data_size, w
     return 0;
 }
 
+/* Reads n bytes at offset off; a short count means the file ended early. */
+static int read_at(const wg_st_file *st, void *dst, size_t n, size_t off, wg_error *err) {
+    unsigned char *p = dst;
+    while (n) {
+        ssize_t got = pread(st->fd, p, n, (off_t)off);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            return wg_fail(err, WG_EIO, "%s: read error: %s", st->path, strerror(errno));
+        if (got == 0)
+            return wg_fail(err, WG_EIO, "%s: the file ended early (it was cut short or changed while open)", st->path);
+        p += got, n -= (size_t)got, off += (size_t)got;
+    }
+    return 0;
+}
+
 int wg_st_read(const char *path, wg_st_file *st, wg_error *err) {
     memset(st, 0, sizeof *st);
-    char *buf;
-    size_t size;
-    int rc = wg_read_file(path, WG_ST_MAX_FILE, &buf, &size, err);
-    if (rc)
-        return rc;
-    st->buf = (unsigned char *)buf;
+    st->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (st->fd < 0)
+        return wg_fail(err, WG_EIO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(st->fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(st->fd);
+        return wg_fail(err, WG_EIO, "%s: not a regular file", path);
+    }
+    if (!(st->path = strdup(path))) {
+        close(st->fd);
+        return wg_fail(err, WG_ENOMEM, "%s: out of memory", path);
+    }
+    size_t size = (size_t)sb.st_size;
     st->size = size;
     cJSON *root = NULL;
     wg_st_tensor **order = NULL;
+    char *header = NULL;
+    unsigned char len8[8];
+    int rc = 0;
+    if (size > WG_ST_MAX_FILE) {
+        rc = wg_fail(err, WG_EFORMAT, "%s: %zu bytes is larger than the %zu allowed", path, size, WG_ST_MAX_FILE);
+        goto done;
+    }
     if (size < 8) {
         rc = wg_fail(err, WG_EFORMAT, "%s: %zu bytes is too short for a safetensors file", path, size);
         goto done;
     }
+    if ((rc = read_at(st, len8, 8, 0, err)))
+        goto done;
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--)
-        hlen = hlen << 8 | st->buf[i];
+        hlen = hlen << 8 | len8[i];
     if (hlen < 2 || hlen > WG_ST_MAX_HEADER || hlen > size - 8) {
         rc = wg_fail(err, WG_EFORMAT, "%s: header length %llu is impossible for a %zu-byte file (not safetensors?)",
                      path, (unsigned long long)hlen, size);
@@ -118,7 +154,13 @@ int wg_st_read(const char *path, wg_st_file *st, wg_error *err) {
     }
     st->data_start = 8 + (size_t)hlen;
     size_t data_size = size - st->data_start;
-    root = cJSON_ParseWithLength((const char *)st->buf + 8, (size_t)hlen);
+    if (!(header = malloc((size_t)hlen))) {
+        rc = wg_fail(err, WG_ENOMEM, "%s: out of memory for a %llu-byte header", path, (unsigned long long)hlen);
+        goto done;
+    }
+    if ((rc = read_at(st, header, (size_t)hlen, 8, err)))
+        goto done;
+    root = cJSON_ParseWithLength(header, (size_t)hlen);
     if (!root || !cJSON_IsObject(root)) {
         rc = wg_fail(err, WG_EFORMAT, "%s: the header is not a JSON object", path);
         goto done;
@@ -188,6 +230,7 @@ int wg_st_read(const char *path, wg_st_file *st, wg_error *err) {
         }
 done:
     cJSON_Delete(root);
+    free(header);
     free(order);
     if (rc)
         wg_st_close(st);
@@ -207,30 +250,36 @@ const wg_st_tensor *wg_st_find(const wg_st_file *st, const char *name) {
     return bsearch(&key, st->tensors, (size_t)st->n_tensors, sizeof key, by_name);
 }
 
-void wg_st_copy(const wg_st_file *st, const wg_st_tensor *t, float *dst) {
-    const unsigned char *src = st->buf + st->data_start + t->begin;
-    if (t->elem_size == 4) {
-        memcpy(dst, src, t->numel * sizeof(float));
-        return;
+int wg_st_copy(const wg_st_file *st, const wg_st_tensor *t, float *dst, wg_error *err) {
+    size_t off = st->data_start + t->begin;
+    if (t->elem_size == 4)
+        return read_at(st, dst, t->numel * sizeof(float), off, err);
+    double chunk[1024];
+    for (size_t i = 0; i < t->numel; i += 1024) {
+        size_t n = t->numel - i < 1024 ? t->numel - i : 1024;
+        int rc = read_at(st, chunk, n * sizeof(double), off + 8 * i, err);
+        if (rc)
+            return rc;
+        for (size_t j = 0; j < n; j++)
+            dst[i + j] = (float)chunk[j];
     }
-    for (size_t i = 0; i < t->numel; i++) {
-        double v;
-        memcpy(&v, src + 8 * i, 8);
-        dst[i] = (float)v;
-    }
+    return 0;
 }
 
-void wg_st_copy_f64(const wg_st_file *st, const wg_st_tensor *t, double *dst) {
-    const unsigned char *src = st->buf + st->data_start + t->begin;
-    for (size_t i = 0; i < t->numel; i++) {
-        if (t->elem_size == 8) {
-            memcpy(&dst[i], src + 8 * i, 8);
-        } else {
-            float f;
-            memcpy(&f, src + 4 * i, 4);
-            dst[i] = f;
-        }
+int wg_st_copy_f64(const wg_st_file *st, const wg_st_tensor *t, double *dst, wg_error *err) {
+    size_t off = st->data_start + t->begin;
+    if (t->elem_size == 8)
+        return read_at(st, dst, t->numel * sizeof(double), off, err);
+    float chunk[1024];
+    for (size_t i = 0; i < t->numel; i += 1024) {
+        size_t n = t->numel - i < 1024 ? t->numel - i : 1024;
+        int rc = read_at(st, chunk, n * sizeof(float), off + 4 * i, err);
+        if (rc)
+            return rc;
+        for (size_t j = 0; j < n; j++)
+            dst[i + j] = chunk[j];
     }
+    return 0;
 }
 
 int wg_st_write(const char *path, const wg_st_entry *e, int n, const char *const *meta, wg_error *err) {

@@ -2,7 +2,12 @@
  * a JSON header, raw little-endian data). The reader trusts nothing: the header length is
  * bounded and inside the file, every tensor's offsets lie inside the data and match its shape
  * and dtype, names are unique and tensors do not overlap. F32 and F64 data are read; models
- * accept only F32 (model.c says so by tensor name). */
+ * accept only F32 (model.c says so by tensor name).
+ *
+ * wg_st_read reads the header alone and keeps the file open; wg_st_copy reads one tensor's bytes
+ * from it straight into the caller's memory (pread), so a model's parameters are copied once,
+ * not first into a buffer of the whole file. A file cut short after it was opened is an error
+ * there, not a crash. */
 #ifndef WG_SAFETENSORS_H
 #define WG_SAFETENSORS_H
 
@@ -25,8 +30,9 @@ typedef struct wg_st_tensor {
 } wg_st_tensor;
 
 typedef struct wg_st_file {
-    unsigned char *buf; /* the whole file */
-    size_t size;
+    int fd;     /* open from wg_st_read to wg_st_close */
+    char *path; /* for error messages */
+    size_t size; /* the file's size when opened */
     size_t data_start; /* 8 + header length */
     int n_tensors;
     wg_st_tensor *tensors; /* sorted by name */
@@ -41,11 +47,11 @@ const char *wg_st_meta(const wg_st_file *st, const char *key);
 int wg_st_read(const char *path, wg_st_file *st, wg_error *err);
 void wg_st_close(wg_st_file *st);
 const wg_st_tensor *wg_st_find(const wg_st_file *st, const char *name);
-/* Copies a tensor's data (possibly unaligned in the file) into dst (numel floats), converting
- * F64 to float32. */
-void wg_st_copy(const wg_st_file *st, const wg_st_tensor *t, float *dst);
+/* Reads a tensor's data into dst (numel floats), converting F64 to float32. WG_EIO when the
+ * file cannot be read or ends early (it changed since wg_st_read). */
+int wg_st_copy(const wg_st_file *st, const wg_st_tensor *t, float *dst, wg_error *err);
 /* The same into doubles. */
-void wg_st_copy_f64(const wg_st_file *st, const wg_st_tensor *t, double *dst);
+int wg_st_copy_f64(const wg_st_file *st, const wg_st_tensor *t, double *dst, wg_error *err);
 
 typedef struct wg_st_entry {
     const char *name;

@@ -365,7 +365,9 @@ static int read_state_tensors(const wg_st_file *st, const char *path, const wg_t
             const wg_st_tensor *t = wg_st_find(st, name);
             if (!t || t->numel != te->numel || t->elem_size != 4)
                 return wg_fail(err, WG_EFORMAT, "%s: tensor %s is %s", path, name, t ? "the wrong size" : "missing");
-            wg_st_copy(st, t, bufs[part] + te->offset);
+            int rc = wg_st_copy(st, t, bufs[part] + te->offset, err);
+            if (rc)
+                return rc;
             for (size_t j = 0; j < te->numel; j++)
                 if (!isfinite(bufs[part][te->offset + j]))
                     return wg_fail(err, WG_ENONFINITE, "%s: tensor %s holds a non-finite value", path, name);

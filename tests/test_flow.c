@@ -18,7 +18,7 @@ static float *tensor(const wg_st_file *st, const char *name, size_t *numel) {
     const wg_st_tensor *t = wg_st_find(st, name);
     assert_non_null(t);
     float *x = malloc(t->numel * sizeof(float));
-    wg_st_copy(st, t, x);
+    assert_int_equal(wg_st_copy(st, t, x, NULL), 0);
     if (numel)
         *numel = t->numel;
     return x;
@@ -28,7 +28,7 @@ static double scalar(const wg_st_file *st, const char *name) {
     const wg_st_tensor *t = wg_st_find(st, name);
     assert_non_null(t);
     double v;
-    wg_st_copy_f64(st, t, &v);
+    assert_int_equal(wg_st_copy_f64(st, t, &v, NULL), 0);
     return v;
 }
 

@@ -78,8 +78,8 @@ static double weight_distance(const char *run_a, const char *run_b, long step) {
         assert_int_equal(ta->numel, tb->numel);
         if (strncmp(ta->name, "theta/", 6)) continue;
         float *x = malloc(ta->numel * sizeof(float)), *y = malloc(ta->numel * sizeof(float));
-        wg_st_copy(&a, ta, x);
-        wg_st_copy(&b, tb, y);
+        assert_int_equal(wg_st_copy(&a, ta, x, NULL), 0);
+        assert_int_equal(wg_st_copy(&b, tb, y, NULL), 0);
         double diff = 0, scale = 1e-12;
         for (size_t j = 0; j < ta->numel; j++) {
             diff = fmax(diff, fabs((double)x[j] - y[j]));

@@ -1,7 +1,11 @@
 /* test_safetensors.c — the safetensors reader on hand-made files: the good case, and each way a
- * header can lie (length, offsets, overlap, duplicates, dtype, shape/size mismatch). */
+ * header can lie (length, offsets, overlap, duplicates, dtype, shape/size mismatch), and data
+ * read on demand from a file that is cut short while open. */
 #include "safetensors.h"
 #include "testutil.h"
+
+#include <fcntl.h>
+#include <unistd.h>
 
 /* header JSON (unpadded) and `data_bytes` bytes of data */
 static const char *make(const char *name, const char *header, size_t data_bytes, int64_t hlen_override) {
@@ -69,7 +73,7 @@ static void test_write_then_read(void **state) {
     assert_string_equal(wg_st_meta(&st, "step"), "42");
     assert_null(wg_st_meta(&st, "nope"));
     float got[6];
-    wg_st_copy(&st, wg_st_find(&st, "x"), got);
+    assert_int_equal(wg_st_copy(&st, wg_st_find(&st, "x"), got, NULL), 0);
     assert_memory_equal(got, x, sizeof x);
     assert_int_equal((st.data_start) % 8, 0);
     wg_st_close(&st);
@@ -117,11 +121,63 @@ static void test_lying_headers(void **state) {
     expect("/nonexistent/model.safetensors", WG_EIO, "cannot open");
 }
 
+/* Tensors are read from the open file when copied: F64 converted in chunks (2500 values spans
+ * three), F32 widened, and a file cut short after wg_st_read is an error, not a crash. */
+static void test_read_on_demand(void **state) {
+    (void)state;
+    char path[512], header[256];
+    tmp_path(path, sizeof path, "ondemand.st");
+    enum { ND = 2500 };
+    int hlen = snprintf(header, sizeof header,
+                        "{\"d\": {\"dtype\": \"F64\", \"shape\": [%d], \"data_offsets\": [0, %d]}, "
+                        "\"f\": {\"dtype\": \"F32\", \"shape\": [3], \"data_offsets\": [%d, %d]}}",
+                        ND, 8 * ND, 8 * ND, 8 * ND + 12);
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    for (int i = 0; i < 8; i++)
+        fputc((int)(((uint64_t)hlen >> (8 * i)) & 0xff), fp);
+    fwrite(header, 1, (size_t)hlen, fp);
+    for (int i = 0; i < ND; i++) {
+        double v = 0.5 + i * 1.25;
+        fwrite(&v, 8, 1, fp);
+    }
+    float f[3] = {1.5f, -2.25f, 1e-3f};
+    fwrite(f, 4, 3, fp);
+    fclose(fp);
+
+    wg_st_file st;
+    wg_error err = {0};
+    assert_int_equal(wg_st_read(path, &st, &err), 0);
+    int fd = st.fd;
+    assert_true(fcntl(fd, F_GETFD) >= 0);
+    float *d32 = malloc(ND * sizeof(float));
+    double f64[3];
+    assert_int_equal(wg_st_copy(&st, wg_st_find(&st, "d"), d32, &err), 0);
+    for (int i = 0; i < ND; i++)
+        assert_true(d32[i] == (float)(0.5 + i * 1.25));
+    assert_int_equal(wg_st_copy_f64(&st, wg_st_find(&st, "f"), f64, &err), 0);
+    for (int i = 0; i < 3; i++)
+        assert_true(f64[i] == (double)f[i]);
+
+    /* cut short while open: the header still says 20012 data bytes */
+    assert_int_equal(truncate(path, 8 + hlen + 8 * 1500), 0);
+    float got[3] = {0};
+    assert_int_equal(wg_st_copy(&st, wg_st_find(&st, "f"), got, &err), WG_EIO);
+    assert_non_null(strstr(err.message, "ended early"));
+    assert_int_equal(wg_st_copy(&st, wg_st_find(&st, "d"), d32, &err), WG_EIO);
+    wg_st_close(&st);
+    assert_int_equal(fcntl(fd, F_GETFD), -1); /* closed */
+    free(d32);
+    /* reopened, the cut is caught by the header's offsets */
+    expect(path, WG_EFORMAT, "outside");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_file),
         cmocka_unit_test(test_write_then_read),
         cmocka_unit_test(test_lying_headers),
+        cmocka_unit_test(test_read_on_demand),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
