@@ -250,36 +250,39 @@ const wg_st_tensor *wg_st_find(const wg_st_file *st, const char *name) {
     return bsearch(&key, st->tensors, (size_t)st->n_tensors, sizeof key, by_name);
 }
 
-int wg_st_copy(const wg_st_file *st, const wg_st_tensor *t, float *dst, wg_error *err) {
-    size_t off = st->data_start + t->begin;
-    if (t->elem_size == 4)
-        return read_at(st, dst, t->numel * sizeof(float), off, err);
-    double chunk[1024];
-    for (size_t i = 0; i < t->numel; i += 1024) {
-        size_t n = t->numel - i < 1024 ? t->numel - i : 1024;
-        int rc = read_at(st, chunk, n * sizeof(double), off + 8 * i, err);
+/* t's values into dst as float (out_size 4) or double (8); a conversion goes through a chunk */
+static int read_tensor(const wg_st_file *st, const wg_st_tensor *t, void *dst, size_t out_size, wg_error *err) {
+    size_t off = st->data_start + t->begin, in_size = (size_t)t->elem_size;
+    if (in_size == out_size)
+        return read_at(st, dst, t->numel * out_size, off, err);
+    unsigned char chunk[8192];
+    for (size_t i = 0, per = sizeof chunk / in_size; i < t->numel; i += per) {
+        size_t n = t->numel - i < per ? t->numel - i : per;
+        int rc = read_at(st, chunk, n * in_size, off + i * in_size, err);
         if (rc)
             return rc;
-        for (size_t j = 0; j < n; j++)
-            dst[i + j] = (float)chunk[j];
+        for (size_t j = 0; j < n; j++) {
+            float f;
+            double v;
+            if (in_size == 8)
+                memcpy(&v, chunk + 8 * j, 8);
+            else
+                memcpy(&f, chunk + 4 * j, 4), v = f;
+            if (out_size == 4)
+                ((float *)dst)[i + j] = (float)v;
+            else
+                ((double *)dst)[i + j] = v;
+        }
     }
     return 0;
 }
 
+int wg_st_copy(const wg_st_file *st, const wg_st_tensor *t, float *dst, wg_error *err) {
+    return read_tensor(st, t, dst, sizeof *dst, err);
+}
+
 int wg_st_copy_f64(const wg_st_file *st, const wg_st_tensor *t, double *dst, wg_error *err) {
-    size_t off = st->data_start + t->begin;
-    if (t->elem_size == 8)
-        return read_at(st, dst, t->numel * sizeof(double), off, err);
-    float chunk[1024];
-    for (size_t i = 0; i < t->numel; i += 1024) {
-        size_t n = t->numel - i < 1024 ? t->numel - i : 1024;
-        int rc = read_at(st, chunk, n * sizeof(float), off + 4 * i, err);
-        if (rc)
-            return rc;
-        for (size_t j = 0; j < n; j++)
-            dst[i + j] = chunk[j];
-    }
-    return 0;
+    return read_tensor(st, t, dst, sizeof *dst, err);
 }
 
 int wg_st_write(const char *path, const wg_st_entry *e, int n, const char *const *meta, wg_error *err) {
