@@ -64,7 +64,8 @@ struct wg_mel {
     float *window;       /* (n_fft): Hann of win_length, zero-padded to the centre */
     float *frame;        /* (n_fft) FFTW input */
     fftwf_complex *spec; /* (n_freq) FFTW output: the half-length complex transform when n_fft is even */
-    float *twiddle;      /* (2 * n_fft/2) when n_fft is even: 0.5 cos of 2 pi k / n_fft, then 0.5 sin */
+    float *twiddle;      /* (4 * n_fft/2) when n_fft is even: 0.5 cos of 2 pi k / n_fft, then 0.5 sin, then
+                          * both again in split_inlane's order */
     float *reversed;     /* (2 * n_fft/2) when n_fft is even: spec's bins in reverse order */
     float *rows;         /* (MEL_BLOCK, n_freq): a block of frames' magnitudes, as computed */
     float *mag;          /* (n_freq, MEL_BLOCK): the same, bin-major */
@@ -127,7 +128,7 @@ int wg_mel_create(const wg_config *cfg, wg_mel **out, wg_error *err) {
     m->n_freq = m->n_fft / 2 + 1;
     m->window = calloc((size_t)m->n_fft, sizeof(float));
     int half = m->n_fft / 2;
-    m->twiddle = m->n_fft % 2 ? NULL : malloc(sizeof(float) * 2 * (size_t)half);
+    m->twiddle = m->n_fft % 2 ? NULL : calloc(4 * (size_t)half, sizeof(float));
     m->reversed = m->n_fft % 2 ? NULL : malloc(sizeof(float) * 2 * (size_t)half);
     /* rewritten from rows each block; aligned for mel_vec (n_freq · MEL_BLOCK floats: whole registers) */
     m->mag = aligned_alloc(sizeof(mel_vec), sizeof(mel_vec) * (size_t)m->n_freq);
@@ -182,6 +183,12 @@ int wg_mel_create(const wg_config *cfg, wg_mel **out, wg_error *err) {
         m->twiddle[k] = (float)(0.5 * cos(2.0 * M_PI * k / m->n_fft));
         m->twiddle[half + k] = (float)(0.5 * sin(2.0 * M_PI * k / m->n_fft));
     }
+    static const int inlane[8] = {0, 1, 4, 5, 2, 3, 6, 7};
+    for (int k = 1; m->twiddle && k + 8 <= half; k += 8)
+        for (int i = 0; i < 8; i++) {
+            m->twiddle[2 * half + k + i] = m->twiddle[k + inlane[i]];
+            m->twiddle[3 * half + k + i] = m->twiddle[half + k + inlane[i]];
+        }
     wg_fftw_lock();
     fftwf_import_wisdom_from_string(wg_mel_fftw_wisdom()); /* where it does not apply, FFTW plans as without */
     if (m->twiddle)
@@ -258,6 +265,7 @@ static int check_input(const wg_mel *m, const float *x, size_t n, wg_error *err)
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define WG_SPLIT_PERMUTED
+#include <immintrin.h>
 /* The split of bins [1, end) into |X[k]| (see frame_magnitude), 16 at a time while Z[M-k-15] is
  * in range: Z[k..k+15] deinterleaved, and Z[M-k-15..M-k] deinterleaved and reversed, one
  * two-register permute each, where the loop GCC vectorises reads the reversed bins from a copy
@@ -292,6 +300,29 @@ __attribute__((target("arch=x86-64-v4"))) static int split_permuted(const float 
     return k;
 }
 
+/* The same for AVX2, 8 bins at a time in the order k + {0, 1, 4, 5, 2, 3, 6, 7} that in-lane
+ * shuffles (vshufps) deinterleave into: Zen 2 runs cross-lane permutes (vpermd, as GCC
+ * vectorises the loop in frame_magnitude) at a fraction of their rate, and they were most of
+ * the split's time there. tc and ts are the twiddles in that order (wg_mel_create), and one
+ * cross-lane move restores the bins' order. */
+__attribute__((target("avx2,fma"))) static int split_inlane(const float *z, const float *tc, const float *ts, int half,
+                                                           int end, float *mag) {
+    int k = 1;
+    for (; k + 8 <= end && k + 8 <= half; k += 8) {
+        __m256 z0 = _mm256_loadu_ps(z + 2 * k), z1 = _mm256_loadu_ps(z + 2 * k + 8);
+        __m256 r0 = _mm256_loadu_ps(z + 2 * (half - k - 7)), r1 = _mm256_loadu_ps(z + 2 * (half - k - 3));
+        __m256 a = _mm256_shuffle_ps(z0, z1, 0x88), b = _mm256_shuffle_ps(z0, z1, 0xdd);
+        r0 = _mm256_permute2f128_ps(r0, r0, 1); /* Z[M-k-5..M-k-4] | Z[M-k-7..M-k-6] */
+        r1 = _mm256_permute2f128_ps(r1, r1, 1); /* Z[M-k-1..M-k] | Z[M-k-3..M-k-2] */
+        __m256 c = _mm256_shuffle_ps(r1, r0, 0x22), d = _mm256_shuffle_ps(r1, r0, 0x77);
+        __m256 c0 = _mm256_loadu_ps(tc + k), s0 = _mm256_loadu_ps(ts + k);
+        __m256 re = 0.5f * (a + c) + c0 * (b + d) + s0 * (c - a);
+        __m256 im = 0.5f * (b - d) + c0 * (c - a) - s0 * (b + d);
+        __m256 mg = _mm256_sqrt_ps(re * re + im * im);
+        _mm256_storeu_ps(mag + k, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(mg), 0xd8)));
+    }
+    return k;
+}
 #endif
 
 /* |STFT| of frame f, bins [0, n_bins), into mag[0, n_bins) */
@@ -327,6 +358,8 @@ WG_SIMD_CLONES static void frame_magnitude(wg_mel *m, const float *x, size_t n, 
 #ifdef WG_SPLIT_PERMUTED
     if (__builtin_cpu_supports("avx512f"))
         k = split_permuted(z, tc, ts, half, end, mag);
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        k = split_inlane(z, tc + 2 * half, ts + 2 * half, half, end, mag);
 #endif
     typedef uint64_t __attribute__((may_alias)) word;
     const word *zw = (const word *)m->spec;
