@@ -25,6 +25,75 @@ enum { TAPS = 4, BUILD_ROWS = 256, MAX_GROUP_ROWS = 8 };
  * in chunks of 48 frames 88 / 355 ms. */
 static const double SMALL_GEMM_MNK = 1e6;
 
+/* Without OpenBLAS's small-matrix kernels, its GEMM copies the window's share of the fold into
+ * its packed layout before multiplying: 9% of a folded 1 s decode of the bundled model on a Zen 2
+ * (AVX2, one thread). There the multiply runs here instead, reading the fold where it lies: out
+ * (m, n) = aᵀ · b, a stored (k, m) with row stride lda, b (k, n) and out (m, n) both with row
+ * stride n, n a multiple of 16. Six rows by 16 columns of out stay in twelve registers while k
+ * runs; each 16-column strip of b (k · 64 bytes, 20 KB at 4 · 80 mels) comes from memory once
+ * and from L1 for every six-row block after the first, while a is read from L2 once a strip. So
+ * up to STRIPS_MAX_FRAMES frames (a: 160 KB at k = 320); from there OpenBLAS's blocking wins.
+ * Bundled model, folded, one thread of the Zen 2, wg_bench decode alternated: 1 s (63 frames)
+ * 72.9-74.8k -> 83.2-83.5k samples/s; at 10 s (windows of ~300 frames) these strips lost 3%,
+ * and blocking a by 48 rows lost the 1 s gain (b then came from memory twice). */
+enum { STRIPS_MAX_FRAMES = 128 };
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define WG_FOLD_GEMM_AVX2
+__attribute__((target("avx2,fma"))) static void gemm_at_strips(size_t m, size_t n, size_t k, const float *a, size_t lda,
+                                                              const float *b, float *out) {
+    for (size_t j = 0; j < n; j += 16)
+        for (size_t i = 0; i < m; i += 6) {
+            const float *ap = a + i, *bp = b + j;
+            if (m - i >= 6) {
+                __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+                __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+                for (size_t q = 0; q < k; q++, ap += lda, bp += n) {
+                    __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8), x;
+                    x = _mm256_broadcast_ss(ap), c00 = _mm256_fmadd_ps(x, b0, c00), c01 = _mm256_fmadd_ps(x, b1, c01);
+                    x = _mm256_broadcast_ss(ap + 1), c10 = _mm256_fmadd_ps(x, b0, c10), c11 = _mm256_fmadd_ps(x, b1, c11);
+                    x = _mm256_broadcast_ss(ap + 2), c20 = _mm256_fmadd_ps(x, b0, c20), c21 = _mm256_fmadd_ps(x, b1, c21);
+                    x = _mm256_broadcast_ss(ap + 3), c30 = _mm256_fmadd_ps(x, b0, c30), c31 = _mm256_fmadd_ps(x, b1, c31);
+                    x = _mm256_broadcast_ss(ap + 4), c40 = _mm256_fmadd_ps(x, b0, c40), c41 = _mm256_fmadd_ps(x, b1, c41);
+                    x = _mm256_broadcast_ss(ap + 5), c50 = _mm256_fmadd_ps(x, b0, c50), c51 = _mm256_fmadd_ps(x, b1, c51);
+                }
+                float *o = out + i * n + j;
+                _mm256_storeu_ps(o, c00), _mm256_storeu_ps(o + 8, c01), o += n;
+                _mm256_storeu_ps(o, c10), _mm256_storeu_ps(o + 8, c11), o += n;
+                _mm256_storeu_ps(o, c20), _mm256_storeu_ps(o + 8, c21), o += n;
+                _mm256_storeu_ps(o, c30), _mm256_storeu_ps(o + 8, c31), o += n;
+                _mm256_storeu_ps(o, c40), _mm256_storeu_ps(o + 8, c41), o += n;
+                _mm256_storeu_ps(o, c50), _mm256_storeu_ps(o + 8, c51);
+            } else { /* the last rows, fewer than six */
+                for (size_t r = i; r < m; r++) {
+                    __m256 c0 = _mm256_setzero_ps(), c1 = c0;
+                    const float *arow = a + r, *brow = b + j;
+                    for (size_t q = 0; q < k; q++, arow += lda, brow += n) {
+                        __m256 x = _mm256_broadcast_ss(arow);
+                        c0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(brow), c0);
+                        c1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(brow + 8), c1);
+                    }
+                    _mm256_storeu_ps(out + r * n + j, c0), _mm256_storeu_ps(out + r * n + j + 8, c1);
+                }
+            }
+        }
+}
+#endif
+
+/* scratch (nc, n) = the frames' columnsᵀ · a group's fold: OpenBLAS where it multiplies small
+ * matrices without packing (the layout with chunks), else gemm_at_strips where the CPU has it */
+static void fold_gemm(size_t nc, size_t n, size_t k, const float *frames, size_t ld, const float *fold, size_t chunk,
+                      float *scratch) {
+#ifdef WG_FOLD_GEMM_AVX2
+    if (!chunk && nc <= STRIPS_MAX_FRAMES && n % 16 == 0 && __builtin_cpu_supports("avx2") &&
+        __builtin_cpu_supports("fma")) {
+        gemm_at_strips(nc, n, k, frames, ld, fold, scratch);
+        return;
+    }
+#endif
+    wg_gemm_at(nc, n, k, frames, ld, fold, n, 0.0f, scratch, n);
+}
+
 static size_t layer_rows(const wg_config *c) { return 2 * (size_t)c->wn_n_channels; }
 static size_t rows_total(const wg_config *c) { return layer_rows(c) * c->wn_n_layers; }
 
@@ -186,7 +255,7 @@ void wg_cond_fold_apply(const wg_config *c, const wg_flow_view *v, size_t row0, 
             size_t nc = nh - hc < chunk ? nh - hc : chunk;
             /* scratch (nc, group·R) = these frames' columnsᵀ · the group's fold: frame h's R
              * phases of each row side by side, as pre's steps of frame h are */
-            wg_gemm_at(nc, N, KF, in->frames + h0 + hc, in->ld, fold, N, 0.0f, scratch, N);
+            fold_gemm(nc, N, KF, in->frames + h0 + hc, in->ld, fold, in->chunk, scratch);
             for (size_t o = 0; o < G; o++) {
                 size_t row = g + o;
                 float *dst = pre + (row - row0) * ldp, bias = v->in_b[row / C2][row % C2] + v->cond_fold_b[row];
