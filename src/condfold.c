@@ -17,7 +17,8 @@ enum { TAPS = 4, BUILD_ROWS = 256, MAX_GROUP_ROWS = 8 };
  * packing GEMM copies it once more before multiplying, which at the bundled model's 1 s cost half
  * as much as the multiply. OpenBLAS's AVX-512 targets (wg_blas_avx512_kernels) multiply without
  * packing for M·N·K up to 10⁶, so there groups are 2 rows and the frames go in chunks that stay
- * under it; elsewhere groups are 8 rows and the frames go in one GEMM. The bundled model's eight
+ * under it; elsewhere groups are 8 rows and the frames go in one GEMM (gemm_at_strips below, for
+ * up to 128 frames where the CPU has AVX2). The bundled model's eight
  * flows, the fold's GEMMs alone, one thread of an AMD EPYC, 63 / 125 frames: Cooperlake kernels,
  * 2 rows 35 / 66 ms, 1 row 41 / 69 ms, 4 rows 49 / 85 ms (chunks of at most 12, 24, 32 or 48
  * frames for 2 rows: 48 best), one packing GEMM per 8 rows 58 / 86 ms; Haswell kernels (no
