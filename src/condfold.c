@@ -49,8 +49,13 @@ __attribute__((target("avx2,fma"))) static void gemm_at_strips(size_t m, size_t 
             if (m - i >= 6) {
                 __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
                 __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+                /* the first block also asks for the next strip's lines, which would otherwise come from
+                 * memory one at a time 1 KB apart while the next strip's first block waits on them */
+                const int fetch = i == 0 && j + 16 < n;
                 for (size_t q = 0; q < k; q++, ap += lda, bp += n) {
                     __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8), x;
+                    if (fetch)
+                        _mm_prefetch((const char *)(bp + 16), _MM_HINT_T0);
                     x = _mm256_broadcast_ss(ap), c00 = _mm256_fmadd_ps(x, b0, c00), c01 = _mm256_fmadd_ps(x, b1, c01);
                     x = _mm256_broadcast_ss(ap + 1), c10 = _mm256_fmadd_ps(x, b0, c10), c11 = _mm256_fmadd_ps(x, b1, c11);
                     x = _mm256_broadcast_ss(ap + 2), c20 = _mm256_fmadd_ps(x, b0, c20), c21 = _mm256_fmadd_ps(x, b1, c21);
