@@ -11,33 +11,49 @@
 #include <unistd.h>
 
 #include "err.h"
-#include "hugealloc.h"
+
+int wg_open_regular(const char *path, size_t max_bytes, int *fd, size_t *size, wg_error *err) {
+    *fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (*fd < 0)
+        return wg_fail(err, WG_EIO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(*fd);
+        *fd = -1;
+        return wg_fail(err, WG_EIO, "%s: not a regular file", path);
+    }
+    if ((size_t)st.st_size > max_bytes) {
+        close(*fd);
+        *fd = -1;
+        return wg_fail(err, WG_EFORMAT, "%s: %lld bytes is larger than the %zu allowed", path, (long long)st.st_size,
+                       max_bytes);
+    }
+    *size = (size_t)st.st_size;
+    return 0;
+}
 
 int wg_read_file(const char *path, size_t max_bytes, char **out, size_t *len, wg_error *err) {
     *out = NULL;
     *len = 0;
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return wg_fail(err, WG_EIO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(fp);
-        return wg_fail(err, WG_EIO, "%s: not a regular file", path);
+    int fd;
+    size_t size;
+    int rc = wg_open_regular(path, max_bytes, &fd, &size, err);
+    if (rc)
+        return rc;
+    FILE *fp = fdopen(fd, "rb");
+    if (!fp) {
+        close(fd);
+        return wg_fail(err, WG_ENOMEM, "%s: out of memory", path);
     }
-    if ((size_t)st.st_size > max_bytes) {
-        fclose(fp);
-        return wg_fail(err, WG_EFORMAT, "%s: %lld bytes is larger than the %zu allowed", path, (long long)st.st_size,
-                       max_bytes);
-    }
-    char *buf = wg_alloc_huge((size_t)st.st_size + 1); /* a model file is tens to hundreds of MB */
+    char *buf = malloc(size + 1); /* configs, file lists, train.csv: model files are read by tensor (safetensors.h) */
     if (!buf) {
         fclose(fp);
-        return wg_fail(err, WG_ENOMEM, "%s: out of memory reading %lld bytes", path, (long long)st.st_size);
+        return wg_fail(err, WG_ENOMEM, "%s: out of memory reading %zu bytes", path, size);
     }
-    size_t got = fread(buf, 1, (size_t)st.st_size, fp);
+    size_t got = fread(buf, 1, size, fp);
     int failed = ferror(fp);
     fclose(fp);
-    if (failed || got != (size_t)st.st_size) {
+    if (failed || got != size) {
         free(buf);
         return wg_fail(err, WG_EIO, "%s: read error", path);
     }

@@ -12,6 +12,9 @@
 
 #include "waveglow.h"
 
+/* Opens `path` read-only (close-on-exec) as a regular file of at most max_bytes: its descriptor and
+ * size, or WG_EIO (cannot open, not a regular file) / WG_EFORMAT (too large) with nothing open. */
+int wg_open_regular(const char *path, size_t max_bytes, int *fd, size_t *size, wg_error *err);
 /* Reads all of `path` (at most max_bytes) into a NUL-terminated buffer the caller frees. */
 int wg_read_file(const char *path, size_t max_bytes, char **out, size_t *len, wg_error *err);
 

@@ -3,12 +3,10 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -115,29 +113,19 @@ static int read_at(const wg_st_file *st, void *dst, size_t n, size_t off, wg_err
 
 int wg_st_read(const char *path, wg_st_file *st, wg_error *err) {
     memset(st, 0, sizeof *st);
-    st->fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (st->fd < 0)
-        return wg_fail(err, WG_EIO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(st->fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(st->fd);
-        return wg_fail(err, WG_EIO, "%s: not a regular file", path);
-    }
+    size_t size;
+    int rc = wg_open_regular(path, WG_ST_MAX_FILE, &st->fd, &size, err);
+    if (rc)
+        return rc;
     if (!(st->path = strdup(path))) {
         close(st->fd);
         return wg_fail(err, WG_ENOMEM, "%s: out of memory", path);
     }
-    size_t size = (size_t)sb.st_size;
     st->size = size;
     cJSON *root = NULL;
     wg_st_tensor **order = NULL;
     char *header = NULL;
     unsigned char len8[8];
-    int rc = 0;
-    if (size > WG_ST_MAX_FILE) {
-        rc = wg_fail(err, WG_EFORMAT, "%s: %zu bytes is larger than the %zu allowed", path, size, WG_ST_MAX_FILE);
-        goto done;
-    }
     if (size < 8) {
         rc = wg_fail(err, WG_EFORMAT, "%s: %zu bytes is too short for a safetensors file", path, size);
         goto done;
