@@ -17,9 +17,8 @@ enum { TAPS = 4, BUILD_ROWS = 256, MAX_GROUP_ROWS = 8 };
  * packing GEMM copies it once more before multiplying, which at the bundled model's 1 s cost half
  * as much as the multiply. OpenBLAS's AVX-512 targets (wg_blas_avx512_kernels) multiply without
  * packing for M·N·K up to 10⁶, so there groups are 2 rows and the frames go in chunks that stay
- * under it; elsewhere groups are 8 rows and the frames go in one GEMM (gemm_at_strips below, for
- * up to 128 frames where the CPU has AVX2). The bundled model's eight
- * flows, the fold's GEMMs alone, one thread of an AMD EPYC, 63 / 125 frames: Cooperlake kernels,
+ * under it; elsewhere groups are 8 rows and the frames go in one GEMM (gemm_strip below, where
+ * the CPU has AVX2). The bundled model's eight flows, the fold's GEMMs alone, one thread of an AMD EPYC, 63 / 125 frames: Cooperlake kernels,
  * 2 rows 35 / 66 ms, 1 row 41 / 69 ms, 4 rows 49 / 85 ms (chunks of at most 12, 24, 32 or 48
  * frames for 2 rows: 48 best), one packing GEMM per 8 rows 58 / 86 ms; Haswell kernels (no
  * small-matrix ones), 63 / 330 frames: 8 rows in one GEMM 78 / 316 ms, 2 rows 83 / 334 ms, 2 rows
@@ -27,77 +26,98 @@ enum { TAPS = 4, BUILD_ROWS = 256, MAX_GROUP_ROWS = 8 };
 static const double SMALL_GEMM_MNK = 1e6;
 
 /* Without OpenBLAS's small-matrix kernels, its GEMM copies the window's share of the fold into
- * its packed layout before multiplying: 9% of a folded 1 s decode of the bundled model on a Zen 2
- * (AVX2, one thread). There the multiply runs here instead, reading the fold where it lies: out
- * (m, n) = aᵀ · b, a stored (k, m) with row stride lda, b (k, n) and out (m, n) both with row
- * stride n, n a multiple of 16. Six rows by 16 columns of out stay in twelve registers while k
- * runs; each 16-column strip of b (k · 64 bytes, 20 KB at 4 · 80 mels) comes from memory once
- * and from L1 for every six-row block after the first, while a is read from L2 once a strip. So
- * up to STRIPS_MAX_FRAMES frames (a: 160 KB at k = 320); from there OpenBLAS's blocking wins.
- * Bundled model, folded, one thread of the Zen 2, wg_bench decode alternated: 1 s (63 frames)
- * 72.9-74.8k -> 83.2-83.5k samples/s; at 10 s (windows of ~300 frames) these strips lost 3%,
- * and blocking a by 48 rows lost the 1 s gain (b then came from memory twice). */
-enum { STRIPS_MAX_FRAMES = 128 };
+ * its packed layout before multiplying (9% of a folded 1 s decode of the bundled model on a Zen 2,
+ * AVX2, one thread), and it writes a scratch product that apply then copies into pre with the
+ * bias. There the multiply runs here instead: the fold is read where it lies, a 16-column strip
+ * (16 phases of one row, so R must be a multiple of 16) at a time, the window's frames packed
+ * once a call into panels of six (pack_strip_rows), and each six frames' 16 phases go straight
+ * to their steps in pre. Bundled model, folded, one thread of the Zen 2, wg_bench decode
+ * alternated with the path before: strips over the frames in place (up to 128 frames, else
+ * OpenBLAS) against OpenBLAS, 1 s 72.9-74.8k -> 83.2-83.5k samples/s; panels and the direct
+ * store against those, 1 s 89.9-92.6k -> 95.3-96.0k, 10 s (windows of ~300 frames, which
+ * OpenBLAS had kept) 93.8-95.7k -> 96.4-98.3k. Tried: a blocked by 48 frames (lost the 1 s gain:
+ * the strip then came from memory twice), packing the frames for every group (9% slower). */
+enum { STRIP_ROWS = 6 };
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define WG_FOLD_GEMM_AVX2
-__attribute__((target("avx2,fma"))) static void gemm_at_strips(size_t m, size_t n, size_t k, const float *a, size_t lda,
-                                                              const float *b, float *out) {
-    for (size_t j = 0; j < n; j += 16)
-        for (size_t i = 0; i < m; i += 6) {
-            const float *ap = a + i, *bp = b + j;
-            if (m - i >= 6) {
-                __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
-                __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-                /* the first block also asks for the next strip's lines, which would otherwise come from
-                 * memory one at a time 1 KB apart while the next strip's first block waits on them */
-                const int fetch = i == 0 && j + 16 < n;
-                for (size_t q = 0; q < k; q++, ap += lda, bp += n) {
-                    __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8), x;
-                    if (fetch)
-                        _mm_prefetch((const char *)(bp + 16), _MM_HINT_T0);
-                    x = _mm256_broadcast_ss(ap), c00 = _mm256_fmadd_ps(x, b0, c00), c01 = _mm256_fmadd_ps(x, b1, c01);
-                    x = _mm256_broadcast_ss(ap + 1), c10 = _mm256_fmadd_ps(x, b0, c10), c11 = _mm256_fmadd_ps(x, b1, c11);
-                    x = _mm256_broadcast_ss(ap + 2), c20 = _mm256_fmadd_ps(x, b0, c20), c21 = _mm256_fmadd_ps(x, b1, c21);
-                    x = _mm256_broadcast_ss(ap + 3), c30 = _mm256_fmadd_ps(x, b0, c30), c31 = _mm256_fmadd_ps(x, b1, c31);
-                    x = _mm256_broadcast_ss(ap + 4), c40 = _mm256_fmadd_ps(x, b0, c40), c41 = _mm256_fmadd_ps(x, b1, c41);
-                    x = _mm256_broadcast_ss(ap + 5), c50 = _mm256_fmadd_ps(x, b0, c50), c51 = _mm256_fmadd_ps(x, b1, c51);
-                }
-                float *o = out + i * n + j;
-                _mm256_storeu_ps(o, c00), _mm256_storeu_ps(o + 8, c01), o += n;
-                _mm256_storeu_ps(o, c10), _mm256_storeu_ps(o + 8, c11), o += n;
-                _mm256_storeu_ps(o, c20), _mm256_storeu_ps(o + 8, c21), o += n;
-                _mm256_storeu_ps(o, c30), _mm256_storeu_ps(o + 8, c31), o += n;
-                _mm256_storeu_ps(o, c40), _mm256_storeu_ps(o + 8, c41), o += n;
-                _mm256_storeu_ps(o, c50), _mm256_storeu_ps(o + 8, c51);
-            } else { /* the last rows, fewer than six */
-                for (size_t r = i; r < m; r++) {
-                    __m256 c0 = _mm256_setzero_ps(), c1 = c0;
-                    const float *arow = a + r, *brow = b + j;
-                    for (size_t q = 0; q < k; q++, arow += lda, brow += n) {
-                        __m256 x = _mm256_broadcast_ss(arow);
-                        c0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(brow), c0);
-                        c1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(brow + 8), c1);
-                    }
-                    _mm256_storeu_ps(out + r * n + j, c0), _mm256_storeu_ps(out + r * n + j + 8, c1);
-                }
-            }
+/* a (k, m) with row stride lda into panels of STRIP_ROWS columns, each (k, STRIP_ROWS) contiguous,
+ * the last zero-padded: what gemm_strip reads */
+static void pack_strip_rows(size_t m, size_t k, const float *a, size_t lda, float *panels) {
+    for (size_t i = 0; i < m; i += STRIP_ROWS) {
+        size_t w = m - i < STRIP_ROWS ? m - i : STRIP_ROWS;
+        for (size_t q = 0; q < k; q++, panels += STRIP_ROWS) {
+            const float *src = a + q * lda + i;
+            size_t r = 0;
+            for (; r < w; r++) panels[r] = src[r];
+            for (; r < STRIP_ROWS; r++) panels[r] = 0.0f;
         }
+    }
+}
+
+/* Row r of a strip's block to pre: frame f's 16 columns are steps f·stride + base onwards, each
+ * plus bias; steps outside [0, n) belong to no one (the window's first and last frames). */
+__attribute__((target("avx2,fma"))) static inline void store_frame(float *dst, ptrdiff_t base, size_t stride,
+                                                                   size_t n, size_t f, __m256 bias, __m256 lo,
+                                                                   __m256 hi) {
+    ptrdiff_t t = (ptrdiff_t)(f * stride) + base;
+    lo = _mm256_add_ps(lo, bias), hi = _mm256_add_ps(hi, bias);
+    if (t >= 0 && (size_t)t + 16 <= n) {
+        _mm256_storeu_ps(dst + t, lo), _mm256_storeu_ps(dst + t + 8, hi);
+        return;
+    }
+    float v[16];
+    _mm256_storeu_ps(v, lo), _mm256_storeu_ps(v + 8, hi);
+    for (ptrdiff_t c = 0; c < 16; c++)
+        if (t + c >= 0 && (size_t)(t + c) < n) dst[t + c] = v[c];
+}
+
+/* One 16-column strip of the fold (b, k rows of stride ldb) times the m frames in panels, into
+ * pre's row dst (store_frame). Six frames by 16 columns stay in twelve registers while k runs;
+ * the strip (k · 64 bytes, 20 KB at 4 · 80 mels) comes from memory once and from L1 for every
+ * block after the first, and the panels stream from L2. */
+__attribute__((target("avx2,fma"))) static void gemm_strip(size_t m, size_t k, const float *panels, const float *b,
+                                                          size_t ldb, const float *next, float *dst, ptrdiff_t base,
+                                                          size_t stride, size_t n, float bias_value) {
+    __m256 bias = _mm256_set1_ps(bias_value);
+    for (size_t i = 0; i < m; i += STRIP_ROWS) {
+        const float *ap = panels + i * k, *bp = b;
+        __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+        __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+        /* the first block also asks for the next strip's lines, which would otherwise come from
+         * memory one at a time 1 KB apart while the next strip's first block waits on them */
+        const float *fetch = i == 0 ? next : NULL;
+        for (size_t q = 0; q < k; q++, ap += STRIP_ROWS, bp += ldb) {
+            __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8), x;
+            if (fetch)
+                _mm_prefetch((const char *)(fetch + q * ldb), _MM_HINT_T0);
+            x = _mm256_broadcast_ss(ap), c00 = _mm256_fmadd_ps(x, b0, c00), c01 = _mm256_fmadd_ps(x, b1, c01);
+            x = _mm256_broadcast_ss(ap + 1), c10 = _mm256_fmadd_ps(x, b0, c10), c11 = _mm256_fmadd_ps(x, b1, c11);
+            x = _mm256_broadcast_ss(ap + 2), c20 = _mm256_fmadd_ps(x, b0, c20), c21 = _mm256_fmadd_ps(x, b1, c21);
+            x = _mm256_broadcast_ss(ap + 3), c30 = _mm256_fmadd_ps(x, b0, c30), c31 = _mm256_fmadd_ps(x, b1, c31);
+            x = _mm256_broadcast_ss(ap + 4), c40 = _mm256_fmadd_ps(x, b0, c40), c41 = _mm256_fmadd_ps(x, b1, c41);
+            x = _mm256_broadcast_ss(ap + 5), c50 = _mm256_fmadd_ps(x, b0, c50), c51 = _mm256_fmadd_ps(x, b1, c51);
+        }
+        size_t rows = m - i < STRIP_ROWS ? m - i : STRIP_ROWS;
+        store_frame(dst, base, stride, n, i, bias, c00, c01);
+        if (rows > 1) store_frame(dst, base, stride, n, i + 1, bias, c10, c11);
+        if (rows > 2) store_frame(dst, base, stride, n, i + 2, bias, c20, c21);
+        if (rows > 3) store_frame(dst, base, stride, n, i + 3, bias, c30, c31);
+        if (rows > 4) store_frame(dst, base, stride, n, i + 4, bias, c40, c41);
+        if (rows > 5) store_frame(dst, base, stride, n, i + 5, bias, c50, c51);
+    }
 }
 #endif
 
-/* scratch (nc, n) = the frames' columnsᵀ · a group's fold: OpenBLAS where it multiplies small
- * matrices without packing (the layout with chunks), else gemm_at_strips where the CPU has it */
-static void fold_gemm(size_t nc, size_t n, size_t k, const float *frames, size_t ld, const float *fold, size_t chunk,
-                      float *scratch) {
+/* Whether the window's fold GEMMs run as gemm_strip: AVX2 and FMA, one GEMM a window (the
+ * layout without chunks), and whole strips of a row's R phases. */
+static int use_strips(size_t chunk, size_t R) {
 #ifdef WG_FOLD_GEMM_AVX2
-    if (!chunk && nc <= STRIPS_MAX_FRAMES && n % 16 == 0 && __builtin_cpu_supports("avx2") &&
-        __builtin_cpu_supports("fma")) {
-        gemm_at_strips(nc, n, k, frames, ld, fold, scratch);
-        return;
-    }
+    return !chunk && R % 16 == 0 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    (void)chunk, (void)R;
+    return 0;
 #endif
-    wg_gemm_at(nc, n, k, frames, ld, fold, n, 0.0f, scratch, n);
 }
 
 static size_t layer_rows(const wg_config *c) { return 2 * (size_t)c->wn_n_channels; }
@@ -236,8 +256,9 @@ void wg_cond_fold_frames(const wg_config *c, const wg_mel_view *mel, size_t h_fi
 }
 
 size_t wg_cond_fold_scratch_floats(const wg_config *c, size_t capacity) {
-    size_t R = (size_t)(c->hop_length / c->n_group);
-    return wg_cond_fold_supported(c) ? MAX_GROUP_ROWS * R * (capacity / R + 2) : 0;
+    size_t R = (size_t)(c->hop_length / c->n_group), frames = capacity / R + 2;
+    size_t gemm_out = MAX_GROUP_ROWS * R * frames, panels = (frames + STRIP_ROWS - 1) / STRIP_ROWS * STRIP_ROWS * TAPS * (size_t)c->n_mel_channels;
+    return wg_cond_fold_supported(c) ? gemm_out > panels ? gemm_out : panels : 0;
 }
 
 void wg_cond_fold_apply(const wg_config *c, const wg_flow_view *v, size_t row0, size_t rows,
@@ -255,13 +276,32 @@ void wg_cond_fold_apply(const wg_config *c, const wg_flow_view *v, size_t row0, 
     size_t h0 = s0 / R - in->h_first, nh = (s1 - 1) / R - s0 / R + 1, p0 = s0 % R;
     size_t max_chunk = in->chunk ? in->chunk : nh, n_chunks = (nh + max_chunk - 1) / max_chunk;
     size_t chunk = (nh + n_chunks - 1) / n_chunks, N = G * R;
+#ifdef WG_FOLD_GEMM_AVX2
+    if (use_strips(in->chunk, R)) {
+        /* the frames in panels, packed once for all of this call's groups; each strip of a group
+         * is 16 phases of one row, which go straight to its steps in pre */
+        float *panels = scratch;
+        pack_strip_rows(nh, KF, in->frames + h0, in->ld, panels);
+        for (size_t g = row0 + r0; g < row0 + r1; g += G) {
+            const float *fold = v->cond_fold + g * KF * R, *end = v->cond_fold + (row0 + r1) * KF * R;
+            for (size_t j = 0; j < N; j += 16) {
+                size_t row = g + j / R;
+                /* the next strip: this group's, or the next group's first */
+                const float *next = j + 16 < N ? fold + j + 16 : fold + KF * N < end ? fold + KF * N : NULL;
+                gemm_strip(nh, KF, panels, fold + j, N, next, pre + (row - row0) * ldp,
+                           (ptrdiff_t)(j % R) - (ptrdiff_t)p0, R, n, v->in_b[row / C2][row % C2] + v->cond_fold_b[row]);
+            }
+        }
+        return;
+    }
+#endif
     for (size_t g = row0 + r0; g < row0 + r1; g += G) {
         const float *fold = v->cond_fold + g * KF * R;
         for (size_t hc = 0; hc < nh; hc += chunk) {
             size_t nc = nh - hc < chunk ? nh - hc : chunk;
             /* scratch (nc, group·R) = these frames' columnsᵀ · the group's fold: frame h's R
              * phases of each row side by side, as pre's steps of frame h are */
-            fold_gemm(nc, N, KF, in->frames + h0 + hc, in->ld, fold, in->chunk, scratch);
+            wg_gemm_at(nc, N, KF, in->frames + h0 + hc, in->ld, fold, N, 0.0f, scratch, N);
             for (size_t o = 0; o < G; o++) {
                 size_t row = g + o;
                 float *dst = pre + (row - row0) * ldp, bias = v->in_b[row / C2][row % C2] + v->cond_fold_b[row];

@@ -512,6 +512,74 @@ static void test_cond_fold(void **state) {
     wg_model_free(m);
 }
 
+/* wg_cond_fold_apply alone: every row of pre, over windows that start and end inside a frame,
+ * as short as one step and many frames long (several six-frame blocks and a ragged one),
+ * against in_b + cond_b + cond_w · (the upsampled mel) in float64. pre starts as NaN, so a step
+ * that no one writes shows, and two members split the rows as a team's do. Hops of 16 and 32
+ * steps a frame (whole 16-column strips) and of 4 (not), each layout of the fold. */
+static void test_cond_fold_apply_windows(void **state) {
+    (void)state;
+    const wg_config cfgs[] = {make_config(16000, 128, 20, 2, 8, 2, 2, 2, 8, 3),
+                              make_config(16000, 256, 16, 2, 8, 2, 2, 2, 5, 3),
+                              make_config(16000, 64, 12, 2, 16, 4, 2, 2, 8, 3)};
+    for (int ci = 0; ci < 3; ci++) {
+        const wg_config *c = &cfgs[ci];
+        wg_model *m = random_model(c);
+        size_t M = (size_t)c->n_mel_channels, MG = M * c->n_group, R = (size_t)(c->hop_length / c->n_group);
+        size_t C2 = 2 * (size_t)c->wn_n_channels, rows = C2 * c->wn_n_layers, F = 41, KF = 4 * M;
+        float *mel = malloc(M * F * sizeof(float));
+        for (size_t i = 0; i < M * F; i++) mel[i] = -4.0f + nrand();
+        wg_mel_view mv = wg_mel_view_all(mel, F);
+        /* steps [s0, s0 + n): whole frames; inside frames at both ends (one step past a 16-step
+         * run's start, one short of a run's end, one into the last run); one step */
+        size_t windows[][2] = {{0, F * R},     {5, 37},         {1, 6 * R + 14}, {R - 1, 2 * R + 2},
+                               {R - 1, 1},     {3, 6 * R + 7},  {2 * R + 9, F * R - 2 * R - 12}};
+        size_t groups[] = {8, 4, 2, 2}, chunks[] = {0, 0, 0, 4};
+        for (size_t li = 0; li < 4; li++) {
+            if (C2 % groups[li]) continue;
+            wg_error err = {0};
+            assert_int_equal(wg_cond_fold_build(m, SIZE_MAX, groups[li], chunks[li], &err), 0);
+            const wg_flow_view *v = &m->flows[1];
+            for (size_t wi = 0; wi < sizeof windows / sizeof windows[0]; wi++) {
+                size_t s0 = windows[wi][0], n = windows[wi][1], h0, h1;
+                wg_cond_fold_frame_range(c, s0, s0 + n, &h0, &h1);
+                size_t ld = h1 - h0, n_scratch = wg_cond_fold_scratch_floats(c, n);
+                float *frames = malloc(KF * ld * sizeof(float)), *pre = malloc((rows * n + 16) * sizeof(float));
+                float *up = malloc(MG * n * sizeof(float)), *up_scratch = malloc(wg_upsample_scratch(c) * sizeof(float));
+                float *scratch[2] = {malloc(n_scratch * sizeof(float)), malloc(n_scratch * sizeof(float))};
+                wg_cond_fold_frames(c, &mv, h0, h0, h1, frames, ld);
+                wg_cond_fold_input in = {frames, ld, h0, s0, groups[li], chunks[li]};
+                for (size_t i = 0; i < rows * n + 16; i++) pre[i] = i < rows * n ? NAN : 7.0f;
+                /* the members' columns [0, split) and [split, n), the second's rows first: a step
+                 * written past a row's end would stay in the next member's first row */
+                size_t split = n / 3;
+                for (size_t l = 0; l < (size_t)c->wn_n_layers; l++) {
+                    wg_cond_fold_apply(c, v, l * C2, C2, &in, n, split, n, pre + l * C2 * n, n, scratch[1]);
+                    wg_cond_fold_apply(c, v, l * C2, C2, &in, n, 0, split, pre + l * C2 * n, n, scratch[0]);
+                }
+                for (size_t i = rows * n; i < rows * n + 16; i++) assert_true(pre[i] == 7.0f);
+                wg_upsample_cond(m, &mv, s0, n, up, n, up_scratch);
+                double worst = 0, scale = 0;
+                for (size_t r = 0; r < rows; r++)
+                    for (size_t t = 0; t < n; t++) {
+                        double want = (double)v->in_b[r / C2][r % C2] + v->cond_b[r];
+                        for (size_t q = 0; q < MG; q++) want += (double)v->cond_w[r * MG + q] * up[q * n + t];
+                        double got = pre[r * n + t];
+                        worst = isfinite(got) ? fmax(worst, fabs(got - want)) : INFINITY;
+                        scale = fmax(scale, fabs(want));
+                    }
+                printf("fold apply, hop %d / group %d, rows %zu a GEMM, GEMMs of %zu frames, steps [%zu, %zu): "
+                       "max |diff| %.2e of %.2e\n", c->hop_length, c->n_group, groups[li], chunks[li], s0, s0 + n,
+                       worst, scale);
+                assert_true(scale > 0.1 && worst <= 1e-5 * scale);
+                free(frames), free(pre), free(up), free(up_scratch), free(scratch[0]), free(scratch[1]);
+            }
+        }
+        free(mel);
+        wg_model_free(m);
+    }
+}
+
 /* Synthesis computes the cond terms of several WN layers in one GEMM (as many as fit 768 rows,
  * so 3 of 4 layers at 128 channels, then 1), training all of them: the two forwards must agree,
  * and the training one is checked against PyTorch in test_train_step. */
@@ -754,6 +822,7 @@ int main(void) {
         cmocka_unit_test(test_team_matches_one_thread),
         cmocka_unit_test(test_workspace_reuse),
         cmocka_unit_test(test_cond_fold),
+        cmocka_unit_test(test_cond_fold_apply_windows),
         cmocka_unit_test(test_upsampler_against_direct_sum),
         cmocka_unit_test(test_wn_cond_batches_agree),
         cmocka_unit_test(test_wn_winograd_taps),
