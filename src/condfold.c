@@ -18,7 +18,8 @@ enum { TAPS = 4, BUILD_ROWS = 256, MAX_GROUP_ROWS = 8 };
  * as much as the multiply. OpenBLAS's AVX-512 targets (wg_blas_avx512_kernels) multiply without
  * packing for M·N·K up to 10⁶, so there groups are 2 rows and the frames go in chunks that stay
  * under it; elsewhere groups are 8 rows and the frames go in one GEMM (gemm_strip below, where
- * the CPU has AVX2). The bundled model's eight flows, the fold's GEMMs alone, one thread of an AMD EPYC, 63 / 125 frames: Cooperlake kernels,
+ * the CPU has AVX2). The bundled model's eight flows, the fold's GEMMs alone, one thread of an
+ * AMD EPYC, 63 / 125 frames: Cooperlake kernels,
  * 2 rows 35 / 66 ms, 1 row 41 / 69 ms, 4 rows 49 / 85 ms (chunks of at most 12, 24, 32 or 48
  * frames for 2 rows: 48 best), one packing GEMM per 8 rows 58 / 86 ms; Haswell kernels (no
  * small-matrix ones), 63 / 330 frames: 8 rows in one GEMM 78 / 316 ms, 2 rows 83 / 334 ms, 2 rows
@@ -257,7 +258,8 @@ void wg_cond_fold_frames(const wg_config *c, const wg_mel_view *mel, size_t h_fi
 
 size_t wg_cond_fold_scratch_floats(const wg_config *c, size_t capacity) {
     size_t R = (size_t)(c->hop_length / c->n_group), frames = capacity / R + 2;
-    size_t gemm_out = MAX_GROUP_ROWS * R * frames, panels = (frames + STRIP_ROWS - 1) / STRIP_ROWS * STRIP_ROWS * TAPS * (size_t)c->n_mel_channels;
+    size_t gemm_out = MAX_GROUP_ROWS * R * frames; /* OpenBLAS's product, before apply copies it */
+    size_t panels = (frames + STRIP_ROWS - 1) / STRIP_ROWS * STRIP_ROWS * TAPS * (size_t)c->n_mel_channels;
     return wg_cond_fold_supported(c) ? gemm_out > panels ? gemm_out : panels : 0;
 }
 
@@ -282,8 +284,9 @@ void wg_cond_fold_apply(const wg_config *c, const wg_flow_view *v, size_t row0, 
          * is 16 phases of one row, which go straight to its steps in pre */
         float *panels = scratch;
         pack_strip_rows(nh, KF, in->frames + h0, in->ld, panels);
+        const float *end = v->cond_fold + (row0 + r1) * KF * R; /* past this member's last group */
         for (size_t g = row0 + r0; g < row0 + r1; g += G) {
-            const float *fold = v->cond_fold + g * KF * R, *end = v->cond_fold + (row0 + r1) * KF * R;
+            const float *fold = v->cond_fold + g * KF * R;
             for (size_t j = 0; j < N; j += 16) {
                 size_t row = g + j / R;
                 /* the next strip: this group's, or the next group's first */
