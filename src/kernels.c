@@ -87,6 +87,15 @@ static inline float sigmoid_vec(float x) { return 1.0f / (1.0f + exp_vec(-x)); }
 
 /* The loops below are a tenth of synthesis: each gets SIMD copies (WG_SIMD_CLONES, kernels.h). */
 
+WG_SIMD_CLONES double wg_sum_f64(const float *x, size_t n) {
+    double s[8] = {0};
+    size_t t = 0;
+    for (; t + 8 <= n; t += 8)
+        for (int i = 0; i < 8; i++) s[i] += x[t + i];
+    for (int i = 0; t < n; t++, i++) s[i] += x[t];
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
 WG_SIMD_CLONES void wg_tanh(float *y, const float *x, size_t n) {
     for (size_t t = 0; t < n; t++)
         y[t] = tanh_vec(x[t]);

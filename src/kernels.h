@@ -43,6 +43,9 @@ void wg_add_bias_to(float *y, const float *x, size_t rows, size_t n, size_t ld, 
  * float64 (a test holds them to it). */
 void wg_tanh(float *y, const float *x, size_t n);
 void wg_sigmoid(float *y, const float *x, size_t n);
+/* Σ x[t] for t < n, accumulated in double in eight interleaved partial sums combined in a fixed
+ * order: the same bits on every CPU, a sum's chain of dependent additions an eighth as long. */
+double wg_sum_f64(const float *x, size_t n);
 /* The WaveNet gate: acts[c][t] = tanh(pre[c][t]) · sigmoid(pre[C + c][t]) for t < n, pre is
  * (2C, n) with row stride ld_pre, acts (C, n) with row stride ld_acts. */
 void wg_gate(float *acts, size_t ld_acts, const float *pre, size_t ld_pre, size_t channels, size_t n);

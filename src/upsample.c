@@ -72,11 +72,7 @@ void wg_upsample_backward(const wg_model *m, const float *mel, size_t n_frames, 
     const wg_config *c = &m->cfg;
     size_t M = (size_t)c->n_mel_channels, G = (size_t)c->n_group, hop = (size_t)c->hop_length, K = TAPS * hop;
     size_t S = n_steps * G;
-    for (size_t mm = 0; mm < M; mm++) {
-        double acc = 0;
-        for (size_t t = 0; t < G * n_steps; t++) acc += dcond[mm * G * n_steps + t];
-        g_b[mm] += (float)acc;
-    }
+    for (size_t mm = 0; mm < M; mm++) g_b[mm] += (float)wg_sum_f64(dcond + mm * G * n_steps, G * n_steps);
     size_t f_hi = (S - 1) / hop + 1;
     if (f_hi > n_frames) f_hi = n_frames;
     for (size_t f0 = 0; f0 < f_hi; f0 += FRAME_BLOCK) {

@@ -276,7 +276,7 @@ void wg_wn_forward_part(const wg_model *m, const wg_flow_view *v, const float *a
 
 size_t wg_wn_cache_floats(const wg_config *c, size_t cap) {
     size_t C = (size_t)c->wn_n_channels, L = (size_t)c->wn_n_layers, P = wn_pad(c);
-    return L * C * (cap + 2 * P) + L * 2 * C * cap + C * cap + C * cap + C * (cap + 2 * P) + 2 * C * cap + C * cap +
+    return L * C * (cap + 2 * P) + L * 2 * C * cap + C * cap + C * cap + C * (cap + 2 * P) + C * cap + C * cap +
            2 * C * C;
 }
 
@@ -290,7 +290,7 @@ void wg_wn_cache_init(wg_wn_cache *w, const wg_config *c, size_t cap, float *mem
     w->skip = mem, mem += C * cap;
     w->acts = mem, mem += C * cap;
     w->dh = mem, mem += C * ldh;
-    w->dpre = mem, mem += 2 * C * cap;
+    w->dacts = mem, mem += C * cap;
     w->dskip = mem, mem += C * cap;
     w->dw_tap = mem;
 }
@@ -346,13 +346,17 @@ void wg_wn_forward_cached(const wg_model *m, const wg_flow_view *v, const float 
     wg_gemm(out_rows, n, C, v->end_w, C, w->skip, n, 1.0f, out, n);
 }
 
-/* db[r] += Σ_t d[r][t] */
-static void add_row_sums(float *db, const float *d, size_t rows, size_t n, size_t ld) {
+/* db[r] += Σ_t d[r][t], and db2[r] too where db2 is not NULL (two biases added to one sum) */
+static void add_row_sums2(float *db, float *db2, const float *d, size_t rows, size_t n, size_t ld) {
     for (size_t r = 0; r < rows; r++) {
-        double acc = 0;
-        for (size_t t = 0; t < n; t++) acc += d[r * ld + t];
-        db[r] += (float)acc;
+        float sum = (float)wg_sum_f64(d + r * ld, n);
+        db[r] += sum;
+        if (db2) db2[r] += sum;
     }
+}
+
+static void add_row_sums(float *db, const float *d, size_t rows, size_t n, size_t ld) {
+    add_row_sums2(db, NULL, d, rows, n, ld);
 }
 
 /* C (m×n) += A (m×k, lda) · Bᵀ, B stored (n×k, ldb): weight gradients dW += dY · Xᵀ */
@@ -378,7 +382,7 @@ void wg_wn_backward(const wg_model *m, const wg_flow_view *v, const wg_flow_view
         const float *hi = w->h + li * C * ldh, *gate = w->gate + li * 2 * C * n;
         for (size_t t = 0; t < C * n; t++) w->acts[t] = gate[t] * gate[C * n + t];
         /* rs = R·acts + r: the residual half goes to h, the skip half to skip */
-        float *dacts = w->dpre + C * n; /* the second half of dpre is free until the gate backward */
+        float *dacts = w->dacts;
         const float *rw = v->rs_w[li];
         if (li < L - 1) {
             gemm_bt(C, C, n, w->dh + P, ldh, w->acts, n, g->rs_w[li], C);
@@ -392,31 +396,34 @@ void wg_wn_backward(const wg_model *m, const wg_flow_view *v, const wg_flow_view
             add_row_sums(g->rs_b[li], w->dskip, C, n, n);
             wg_gemm_at(C, n, C, rw, C, w->dskip, n, 0.0f, dacts, n);
         }
-        /* acts = tanh(a)·σ(b) */
+        /* acts = tanh(a)·σ(b). dL/dpre replaces the layer's gate values, read for the last time
+         * here, so that after the last layer the cache's gates hold every layer's dpre: the cond
+         * terms' two gradients are then one GEMM each over all layers (K = L·2C, cond and dcond
+         * read once) instead of L with K = 2C */
+        float *dpre = w->gate + li * 2 * C * n;
         for (size_t t = 0; t < C * n; t++) {
-            float th = gate[t], sg = gate[C * n + t], da = dacts[t];
-            w->dpre[t] = da * sg * (1.0f - th * th);
-            dacts[t] = da * th * sg * (1.0f - sg); /* becomes dpre's second half in place */
+            float th = dpre[t], sg = dpre[C * n + t], da = dacts[t];
+            dpre[t] = da * sg * (1.0f - th * th);
+            dpre[C * n + t] = da * th * sg * (1.0f - sg);
         }
         /* pre = Σ_j W_j · h shifted + in_b + cond_w slice · cond + cond_b slice */
-        add_row_sums(g->in_b[li], w->dpre, 2 * C, n, n);
-        add_row_sums(g->cond_b + li * 2 * C, w->dpre, 2 * C, n, n);
-        gemm_bt(2 * C, MG, n, w->dpre, n, cond, n, g->cond_w + li * 2 * C * MG, MG);
-        wg_gemm_at(MG, n, 2 * C, v->cond_w + li * 2 * C * MG, MG, w->dpre, n, 1.0f, dcond, n);
+        add_row_sums2(g->in_b[li], g->cond_b + li * 2 * C, dpre, 2 * C, n, n);
         /* dh (the residual path) already holds dL/dh_{li+1}, which is also dL/dh_li through the identity */
         for (size_t j = 0; j < K; j++) {
             long shift = ((long)j - (long)(K - 1) / 2) * (long)d;
             /* dW_j (2C, C) = dpre · h_shiftedᵀ; PyTorch keeps (2C, C, K), where tap j is strided, so
              * the GEMM writes a dense scratch that is then added in */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(2 * C), (int)C, (int)n, 1.0f, w->dpre, (int)n,
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(2 * C), (int)C, (int)n, 1.0f, dpre, (int)n,
                         hi + P + shift, (int)ldh, 0.0f, w->dw_tap, (int)C);
             for (size_t o = 0; o < 2 * C; o++)
                 for (size_t ci = 0; ci < C; ci++) g->in_w[li][(o * C + ci) * K + j] += w->dw_tap[o * C + ci];
-            wg_gemm_at(C, n, 2 * C, v->in_w_taps + (li * K + j) * 2 * C * C, C, w->dpre, n, 1.0f, w->dh + P + shift,
-                       ldh);
+            wg_gemm_at(C, n, 2 * C, v->in_w_taps + (li * K + j) * 2 * C * C, C, dpre, n, 1.0f, w->dh + P + shift, ldh);
         }
         zero_pads(w->dh, C, n, P); /* what fell into the padding belongs to no input */
     }
+    /* the cond terms of every layer: cond_w (L·2C, MG) and the gates, now dpre, (L·2C, n) */
+    gemm_bt(L * 2 * C, MG, n, w->gate, n, cond, n, g->cond_w, MG);
+    wg_gemm_at(MG, n, L * 2 * C, v->cond_w, MG, w->gate, n, 1.0f, dcond, n);
     /* h0 = S·a0 + s */
     gemm_bt(C, half, n, w->dh + P, ldh, a0, lda, g->start_w, half);
     add_row_sums(g->start_b, w->dh + P, C, n, ldh);

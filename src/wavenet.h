@@ -70,11 +70,12 @@ void wg_wn_forward_part(const wg_model *m, const wg_flow_view *v, const float *a
 typedef struct wg_wn_cache {
     size_t capacity, pad;
     float *h;    /* [L] (C, capacity + 2·pad): each layer's input, zero-padded */
-    float *gate; /* [L] (2C, capacity): tanh of the first half, sigmoid of the second */
+    float *gate; /* [L] (2C, capacity): tanh of the first half, sigmoid of the second; backward
+                  * overwrites each layer's with dL/d pre */
     float *skip; /* (C, capacity): the input of `end` */
     float *acts; /* (C, capacity) scratch */
     float *dh;   /* (C, capacity + 2·pad) */
-    float *dpre; /* (2C, capacity) */
+    float *dacts; /* (C, capacity) */
     float *dskip; /* (C, capacity) */
     float *dw_tap; /* (2C, C): one tap's weight gradient */
 } wg_wn_cache;
@@ -88,7 +89,8 @@ void wg_wn_forward_cached(const wg_model *m, const wg_flow_view *v, const float 
 
 /* Given dout (2·n_half, n) = dL/d out, after wg_wn_forward_cached on the same inputs: adds the
  * parameter gradients into g (views over the gradient buffer), dL/d a0 into da0 (n_half, n, row
- * stride ldd), and dL/d cond into dcond (n_mel·g, n). Nothing is overwritten: backward adds. */
+ * stride ldd), and dL/d cond into dcond (n_mel·g, n). Nothing is overwritten: backward adds. The
+ * cache's gate values are spent: a second backward needs a new forward. */
 void wg_wn_backward(const wg_model *m, const wg_flow_view *v, const wg_flow_view *g, const float *a0, size_t lda,
                     const float *cond, size_t n, wg_wn_cache *c, const float *dout, float *da0, size_t ldd,
                     float *dcond);

@@ -1,6 +1,7 @@
 /* test_kernels.c — the vectorised element-wise kernels against float64 libm: tanh and sigmoid
  * within 1e-7 absolute (and 1e-6 relative away from zero) over a dense grid and the edges, and
- * the gate as their product; and the huge-page allocator. */
+ * the gate as their product; the double-accumulated sum behind the bias gradients; and the
+ * huge-page allocator. */
 #include "hugealloc.h"
 #include "kernels.h"
 #include "testutil.h"
@@ -54,6 +55,26 @@ static void test_tanh_sigmoid_against_float64(void **state) {
     for (int i = 0; i < 1000; i++) assert_true(fabs(a2[i] - tanh((double)pre[i])) <= 1e-7);
 }
 
+/* wg_sum_f64 against a float64 sum of the same floats: every length from 0 to 40 (the partial
+ * sums' tail and whole blocks), values whose float sum would lose digits (1e8 beside 1), an
+ * unaligned start; and it is a sum, so the order of its blocks does not change it beyond rounding */
+static void test_sum_f64(void **state) {
+    (void)state;
+    float x[64];
+    for (int i = 0; i < 64; i++) x[i] = (i % 7 == 3 ? 1e8f : 1.0f) * (float)((i * 37) % 11 - 5) + 0.25f * (float)i;
+    for (size_t n = 0; n <= 40; n++)
+        for (size_t off = 0; off < 3; off++) {
+            double want = 0;
+            for (size_t t = 0; t < n; t++) want += x[off + t];
+            double got = wg_sum_f64(x + off, n);
+            assert_true(fabs(got - want) <= 1e-12 * (1 + fabs(want)));
+        }
+    float ones[1003];
+    for (int i = 0; i < 1003; i++) ones[i] = 1.0f;
+    ones[1002] = 0x1p-20f; /* lost in a float sum of a thousand ones, kept in double */
+    assert_true(wg_sum_f64(ones, 1003) == 1002.0 + 0x1p-20);
+}
+
 /* the big buffers' allocator: 2 MB-aligned from 2 MB (what transparent huge pages need), every byte
  * usable, and a plain allocation below */
 static void test_alloc_huge(void **state) {
@@ -71,6 +92,6 @@ static void test_alloc_huge(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_tanh_sigmoid_against_float64),
-                                       cmocka_unit_test(test_alloc_huge)};
+                                       cmocka_unit_test(test_sum_f64), cmocka_unit_test(test_alloc_huge)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
