@@ -89,8 +89,9 @@ void wg_wn_forward_cached(const wg_model *m, const wg_flow_view *v, const float 
 
 /* Given dout (2·n_half, n) = dL/d out, after wg_wn_forward_cached on the same inputs: adds the
  * parameter gradients into g (views over the gradient buffer), dL/d a0 into da0 (n_half, n, row
- * stride ldd), and dL/d cond into dcond (n_mel·g, n). Nothing is overwritten: backward adds. The
- * cache's gate values are spent: a second backward needs a new forward. */
+ * stride ldd), and dL/d cond into dcond (n_mel·g, n). Those outputs are added to, never
+ * overwritten. The cache's gate values are consumed (replaced by dL/d pre): a second backward
+ * needs a new forward. */
 void wg_wn_backward(const wg_model *m, const wg_flow_view *v, const wg_flow_view *g, const float *a0, size_t lda,
                     const float *cond, size_t n, wg_wn_cache *c, const float *dout, float *da0, size_t ldd,
                     float *dcond);
