@@ -9,8 +9,9 @@
  * one's latency, and double accumulation converts every magnitude (0.2 ms a minute of audio
  * more, with no change in the error against the float64 references: the FFT's dominates).
  * Frames go in blocks of MEL_BLOCK: each frame's magnitudes are written contiguously, then the
- * block's are transposed bin-major (a loop GCC turns into a permute network), so the filter
- * sums and logs run along frames, contiguous in the (n_mel, frames) output, in vector registers.
+ * block's are transposed bin-major (on AVX2, 8 x 8 in registers by transpose_inlane; elsewhere a
+ * loop GCC turns into a permute network), so the filter sums and logs run along frames, contiguous
+ * in the (n_mel, frames) output, in vector registers. A block's sums are all made before its logs.
  *
  * An even-length real transform is done as FFTW's complex transform of half the length over the
  * windowed frame read as complex pairs (even samples real, odd imaginary), then split into the
@@ -69,6 +70,7 @@ struct wg_mel {
     float *reversed;     /* (2 * n_fft/2) when n_fft is even: spec's bins in reverse order */
     float *rows;         /* (MEL_BLOCK, n_freq): a block of frames' magnitudes, as computed */
     float *mag;          /* (n_freq, MEL_BLOCK): the same, bin-major */
+    float *sums;         /* (n_mel, MEL_BLOCK): a block's filter sums, before their logs */
     fftwf_plan plan;
     int *band_lo, *band_hi; /* (n_mel): filter m is nonzero on bins [lo, hi) */
     float *weights;         /* filter m's weights on its band, at band_offset[m] */
@@ -132,6 +134,7 @@ int wg_mel_create(const wg_config *cfg, wg_mel **out, wg_error *err) {
     m->reversed = m->n_fft % 2 ? NULL : malloc(sizeof(float) * 2 * (size_t)half);
     /* rewritten from rows each block; aligned for mel_vec (n_freq · MEL_BLOCK floats: whole registers) */
     m->mag = aligned_alloc(sizeof(mel_vec), sizeof(mel_vec) * (size_t)m->n_freq);
+    m->sums = aligned_alloc(sizeof(mel_vec), sizeof(mel_vec) * (size_t)m->n_mel);
     /* the transposition, filter sums and logs run over whole blocks: wg_mel_compute zeroes the
      * rows a last, short block leaves (zeroed here too, so that no row is ever uninitialised) */
     m->rows = calloc((size_t)m->n_freq * MEL_BLOCK, sizeof(float));
@@ -141,7 +144,7 @@ int wg_mel_create(const wg_config *cfg, wg_mel **out, wg_error *err) {
     m->band_hi = malloc(sizeof(int) * (size_t)m->n_mel);
     m->band_offset = malloc(sizeof(int) * (size_t)m->n_mel);
     double *bank = malloc(sizeof(double) * (size_t)m->n_mel * (size_t)m->n_freq);
-    if (!m->window || !m->mag || !m->rows || !m->frame || !m->spec || !m->band_lo || !m->band_hi || !m->band_offset ||
+    if (!m->window || !m->mag || !m->sums || !m->rows || !m->frame || !m->spec || !m->band_lo || !m->band_hi || !m->band_offset ||
         !bank || (m->n_fft % 2 == 0 && (!m->twiddle || !m->reversed))) {
         free(bank);
         wg_mel_destroy(m);
@@ -218,6 +221,7 @@ void wg_mel_destroy(wg_mel *m) {
     free(m->twiddle);
     free(m->reversed);
     free(m->mag);
+    free(m->sums);
     free(m->rows);
     free(m->band_lo);
     free(m->band_hi);
@@ -304,29 +308,74 @@ __attribute__((target("arch=x86-64-v4"))) static int split_permuted(const float 
  * shuffles (vshufps) deinterleave into: Zen 2 runs cross-lane permutes (vpermd, as GCC
  * vectorises the loop in frame_magnitude) at a fraction of their rate, and they were most of
  * the split's time there. tc and ts are the twiddles in that order (wg_mel_create), and one
- * cross-lane move restores the bins' order. */
+ * cross-lane move restores the bins' order, unless lane_order: then each 8 bins stay in that order
+ * for transpose_inlane, which takes them so at no cost. */
 __attribute__((target("avx2,fma"))) static int split_inlane(const float *z, const float *tc, const float *ts, int half,
-                                                           int end, float *mag) {
+                                                           int end, int lane_order, float *mag) {
     int k = 1;
     for (; k + 8 <= end && k + 8 <= half; k += 8) {
         __m256 z0 = _mm256_loadu_ps(z + 2 * k), z1 = _mm256_loadu_ps(z + 2 * k + 8);
-        __m256 r0 = _mm256_loadu_ps(z + 2 * (half - k - 7)), r1 = _mm256_loadu_ps(z + 2 * (half - k - 3));
+        /* the reversed bins' halves swapped as they load: broadcasts are loads, and blends run on
+         * any FP pipe, where a lane swap (vperm2f128) takes the one that also runs the sqrt */
+        const float *zr = z + 2 * (half - k - 7);
+        __m256 r0 = _mm256_blend_ps(_mm256_broadcast_ps((const __m128 *)(zr + 4)),
+                                    _mm256_broadcast_ps((const __m128 *)zr), 0xf0); /* Z[M-k-5..M-k-4] | Z[M-k-7..M-k-6] */
+        __m256 r1 = _mm256_blend_ps(_mm256_broadcast_ps((const __m128 *)(zr + 12)),
+                                    _mm256_broadcast_ps((const __m128 *)(zr + 8)), 0xf0); /* Z[M-k-1..M-k] | Z[M-k-3..M-k-2] */
         __m256 a = _mm256_shuffle_ps(z0, z1, 0x88), b = _mm256_shuffle_ps(z0, z1, 0xdd);
-        r0 = _mm256_permute2f128_ps(r0, r0, 1); /* Z[M-k-5..M-k-4] | Z[M-k-7..M-k-6] */
-        r1 = _mm256_permute2f128_ps(r1, r1, 1); /* Z[M-k-1..M-k] | Z[M-k-3..M-k-2] */
         __m256 c = _mm256_shuffle_ps(r1, r0, 0x22), d = _mm256_shuffle_ps(r1, r0, 0x77);
         __m256 c0 = _mm256_loadu_ps(tc + k), s0 = _mm256_loadu_ps(ts + k);
         __m256 re = 0.5f * (a + c) + c0 * (b + d) + s0 * (c - a);
         __m256 im = 0.5f * (b - d) + c0 * (c - a) - s0 * (b + d);
         __m256 mg = _mm256_sqrt_ps(re * re + im * im);
-        _mm256_storeu_ps(mag + k, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(mg), 0xd8)));
+        if (!lane_order)
+            mg = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(mg), 0xd8));
+        _mm256_storeu_ps(mag + k, mg);
     }
     return k;
 }
+
+/* to_bin_major for a block's rows as split_inlane(lane_order) left them: bins [1, split_end) in
+ * groups of 8 in the order k + {0, 1, 4, 5, 2, 3, 6, 7}, the rest in order. Each 8 frames by 8
+ * bins is an in-register transpose (GCC's network for the generic loop kept its pieces on the
+ * stack), whose output registers go to their bins' rows whatever the order they came in. */
+__attribute__((target("avx2,fma"))) static void transpose_inlane(const float *restrict rows, size_t ld,
+                                                                 float *restrict mag, int split_end, int n_bins) {
+    static const int bin_of[8] = {0, 1, 4, 5, 2, 3, 6, 7};
+    int k = 1;
+    for (; k + 8 <= split_end; k += 8)
+        for (int h = 0; h < MEL_BLOCK; h += 8) {
+            const float *r = rows + (size_t)h * ld + k;
+            __m256 t0 = _mm256_unpacklo_ps(_mm256_loadu_ps(r), _mm256_loadu_ps(r + ld));
+            __m256 t1 = _mm256_unpackhi_ps(_mm256_loadu_ps(r), _mm256_loadu_ps(r + ld));
+            __m256 t2 = _mm256_unpacklo_ps(_mm256_loadu_ps(r + 2 * ld), _mm256_loadu_ps(r + 3 * ld));
+            __m256 t3 = _mm256_unpackhi_ps(_mm256_loadu_ps(r + 2 * ld), _mm256_loadu_ps(r + 3 * ld));
+            __m256 t4 = _mm256_unpacklo_ps(_mm256_loadu_ps(r + 4 * ld), _mm256_loadu_ps(r + 5 * ld));
+            __m256 t5 = _mm256_unpackhi_ps(_mm256_loadu_ps(r + 4 * ld), _mm256_loadu_ps(r + 5 * ld));
+            __m256 t6 = _mm256_unpacklo_ps(_mm256_loadu_ps(r + 6 * ld), _mm256_loadu_ps(r + 7 * ld));
+            __m256 t7 = _mm256_unpackhi_ps(_mm256_loadu_ps(r + 6 * ld), _mm256_loadu_ps(r + 7 * ld));
+            /* u[p] holds position p (low lane) and p + 4 (high lane) of frames 0-3, v[p] of frames 4-7 */
+            __m256 u[4] = {_mm256_shuffle_ps(t0, t2, 0x44), _mm256_shuffle_ps(t0, t2, 0xee),
+                           _mm256_shuffle_ps(t1, t3, 0x44), _mm256_shuffle_ps(t1, t3, 0xee)};
+            __m256 v[4] = {_mm256_shuffle_ps(t4, t6, 0x44), _mm256_shuffle_ps(t4, t6, 0xee),
+                           _mm256_shuffle_ps(t5, t7, 0x44), _mm256_shuffle_ps(t5, t7, 0xee)};
+            for (int p = 0; p < 4; p++) {
+                _mm256_store_ps(mag + (size_t)(k + bin_of[p]) * MEL_BLOCK + h, _mm256_permute2f128_ps(u[p], v[p], 0x20));
+                _mm256_store_ps(mag + (size_t)(k + bin_of[p + 4]) * MEL_BLOCK + h,
+                                _mm256_permute2f128_ps(u[p], v[p], 0x31));
+            }
+        }
+    for (int c = 0; c < MEL_BLOCK; c++) {
+        mag[c] = rows[(size_t)c * ld];
+        for (int j = k; j < n_bins; j++) mag[(size_t)j * MEL_BLOCK + c] = rows[(size_t)c * ld + j];
+    }
+}
 #endif
 
-/* |STFT| of frame f, bins [0, n_bins), into mag[0, n_bins) */
-WG_SIMD_CLONES static void frame_magnitude(wg_mel *m, const float *x, size_t n, size_t f, float *mag, int n_bins) {
+/* |STFT| of frame f, bins [0, n_bins), into mag[0, n_bins). With lane_order, where split_inlane runs
+ * it leaves its bins in its own order (see transpose_inlane); returns the first bin past them (1 if none). */
+WG_SIMD_CLONES static int frame_magnitude(wg_mel *m, const float *x, size_t n, size_t f, float *mag, int n_bins,
+                                          int lane_order) {
     long pad = m->n_fft / 2, start = (long)(f * (size_t)m->hop) - pad;
     if (start >= 0 && start + m->n_fft <= (long)n) { /* away from the edges: no reflection */
         const float *xs = x + start;
@@ -344,7 +393,7 @@ WG_SIMD_CLONES static void frame_magnitude(wg_mel *m, const float *x, size_t n, 
     if (!m->twiddle) {
         for (int k = 0; k < n_bins; k++)
             mag[k] = sqrtf(z[2 * k] * z[2 * k] + z[2 * k + 1] * z[2 * k + 1]);
-        return;
+        return 1;
     }
     /* Z = DFT_M(x[2n] + i x[2n+1]), M = n_fft/2. With Z[k] = a + ib and Z[M-k] = c + id, the
      * even samples' transform is E = ((a+c) + i(b-d))/2, the odd ones' O = ((b+d) + i(c-a))/2,
@@ -359,8 +408,9 @@ WG_SIMD_CLONES static void frame_magnitude(wg_mel *m, const float *x, size_t n, 
     if (__builtin_cpu_supports("avx512f"))
         k = split_permuted(z, tc, ts, half, end, mag);
     else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        k = split_inlane(z, tc + 2 * half, ts + 2 * half, half, end, mag);
+        k = split_inlane(z, tc + 2 * half, ts + 2 * half, half, end, lane_order, mag);
 #endif
+    int split_end = k;
     typedef uint64_t __attribute__((may_alias)) word;
     const word *zw = (const word *)m->spec;
     word *rw = (word *)m->reversed;
@@ -374,6 +424,7 @@ WG_SIMD_CLONES static void frame_magnitude(wg_mel *m, const float *x, size_t n, 
     }
     if (n_bins > half)
         mag[half] = fabsf(z[0] - z[1]);
+    return split_end;
 }
 
 /* mag[k][c] = rows[c][k] for a block's MEL_BLOCK frames. Written bin-major by the split itself,
@@ -406,16 +457,28 @@ WG_SIMD_CLONES int wg_mel_compute(wg_mel *m, const float *x, size_t n, float *ou
 #else
     const int wide = 1;
 #endif
+#ifdef WG_SPLIT_PERMUTED /* split_inlane's bins in its own order, for transpose_inlane */
+    const int inlane = !wide && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    const int inlane = 0;
+#endif
     for (size_t f0 = 0; f0 < frames; f0 += MEL_BLOCK) {
         int nb = frames - f0 < MEL_BLOCK ? (int)(frames - f0) : MEL_BLOCK;
-        for (int c = 0; c < nb; c++) frame_magnitude(m, x, n, f0 + c, m->rows + (size_t)c * m->n_freq, m->n_used);
+        int split_end = 1;
+        for (int c = 0; c < nb; c++)
+            split_end = frame_magnitude(m, x, n, f0 + c, m->rows + (size_t)c * m->n_freq, m->n_used, inlane);
         if (nb < MEL_BLOCK) /* a last, short block: rows an earlier call left (NaN, it may be) would poison */
             memset(m->rows + (size_t)nb * m->n_freq, 0, sizeof(float) * (size_t)(MEL_BLOCK - nb) * m->n_freq);
-        to_bin_major(m->rows, (size_t)m->n_freq, m->mag, m->n_used);
+#ifdef WG_SPLIT_PERMUTED
+        if (inlane)
+            transpose_inlane(m->rows, (size_t)m->n_freq, m->mag, split_end, m->n_used);
+        else
+#endif
+            to_bin_major(m->rows, (size_t)m->n_freq, m->mag, m->n_used);
         for (int j = 0; j < m->n_mel; j++) {
             const float *w = m->weights + m->band_offset[j];
             int len = m->band_hi[j] - m->band_lo[j], k = 0;
-            float sums[MEL_BLOCK] __attribute__((aligned(64)));
+            float *sums = m->sums + (size_t)j * MEL_BLOCK;
             if (wide) {
                 const mel_vec *mk = (const mel_vec *)m->mag + m->band_lo[j];
                 mel_vec a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
@@ -429,7 +492,7 @@ WG_SIMD_CLONES int wg_mel_compute(wg_mel *m, const float *x, size_t n, float *ou
                     a0 += w[k] * mk[k];
                 mel_vec acc = (a0 + a1) + (a2 + a3);
                 poison += acc - acc;
-                memcpy(sums, &acc, sizeof sums);
+                memcpy(sums, &acc, sizeof acc);
             } else { /* each bin's block as two halves, each summed as the whole one is (same bits) */
                 const mel_half *mk = (const mel_half *)m->mag + 2 * (size_t)m->band_lo[j];
                 mel_half l0 = {0}, l1 = {0}, l2 = {0}, l3 = {0}, h0 = {0}, h1 = {0}, h2 = {0}, h3 = {0};
@@ -453,14 +516,21 @@ WG_SIMD_CLONES int wg_mel_compute(wg_mel *m, const float *x, size_t n, float *ou
                 memcpy(sums, &lo, sizeof lo);
                 memcpy(sums + MEL_BLOCK / 2, &hi, sizeof hi);
             }
-            float lg[MEL_BLOCK], *o = out + (size_t)j * frames + f0;
+        }
+        /* the logs after every sum: nothing else is live across libmvec's calls, which clobber every
+         * vector register (inside the filter loop, GCC kept its sums and accumulators on the stack) */
+        for (int j = 0; j < m->n_mel; j++) {
+            const float *restrict sums = m->sums + (size_t)j * MEL_BLOCK;
+            float *restrict o = out + (size_t)j * frames + f0;
+            if (nb == MEL_BLOCK) {
 #pragma omp simd
-            for (int c = 0; c < MEL_BLOCK; c++) lg[c] = logf(sums[c] > 1e-5f ? sums[c] : 1e-5f);
-            if (nb == MEL_BLOCK)
-                memcpy(o, lg, sizeof lg); /* one vector store: the variable-length copy GCC inlines read lg
-                                           * back in pieces, stalling on the store just made (5% of the time) */
-            else
+                for (int c = 0; c < MEL_BLOCK; c++) o[c] = logf(sums[c] > 1e-5f ? sums[c] : 1e-5f);
+            } else {
+                float lg[MEL_BLOCK];
+#pragma omp simd
+                for (int c = 0; c < MEL_BLOCK; c++) lg[c] = logf(sums[c] > 1e-5f ? sums[c] : 1e-5f);
                 memcpy(o, lg, sizeof(float) * (size_t)nb);
+            }
         }
     }
     for (int c = 0; c < MEL_BLOCK; c++)
@@ -480,7 +550,7 @@ int wg_mel_magnitude(wg_mel *m, const float *x, size_t n, float *out, wg_error *
         return rc;
     size_t frames = wg_mel_frames(m, n);
     for (size_t f = 0; f < frames; f++) {
-        frame_magnitude(m, x, n, f, m->rows, m->n_freq);
+        frame_magnitude(m, x, n, f, m->rows, m->n_freq, 0);
         for (int k = 0; k < m->n_freq; k++)
             out[(size_t)k * frames + f] = m->rows[k];
     }

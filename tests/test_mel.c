@@ -74,6 +74,63 @@ static void test_matches_nvidia_parity_mel(void **state) {
     wg_st_close(&io);
 }
 
+/* wg_mel_magnitude (compare.c's LSD reads it) against a float64 DFT written out, every bin of
+ * every frame: the LSD sums over bins, so bins out of order within a frame would not move it. Two
+ * configs: win_length = filter_length, and a shorter window with fmax below Nyquist. */
+static void test_magnitude_against_float64_dft(void **state) {
+    (void)state;
+    static const char *names[] = {"nvidia22k", "shortwin16k"};
+    for (int c = 0; c < 2; c++) {
+        char path[256];
+        wg_config cfg;
+        wg_error err = {0};
+        snprintf(path, sizeof path, DATA("mel/%s.json"), names[c]);
+        assert_int_equal(wg_config_load(path, &cfg, &err), 0);
+        wg_array audio;
+        snprintf(path, sizeof path, DATA("mel/%s.audio.npy"), names[c]);
+        assert_int_equal(wg_npy_read(path, &audio, &err), 0);
+        wg_mel *mel;
+        assert_int_equal(wg_mel_create(&cfg, &mel, &err), 0);
+        size_t n = audio.shape[0], frames = wg_mel_frames(mel, n);
+        int n_fft = cfg.filter_length, bins = n_fft / 2 + 1, wl = cfg.win_length, lpad = (n_fft - wl) / 2;
+        float *out = malloc(sizeof(float) * (size_t)bins * frames);
+        double *frame = malloc(sizeof(double) * (size_t)n_fft), *ref = malloc(sizeof(double) * (size_t)bins);
+        double *cs = malloc(sizeof(double) * 2 * (size_t)n_fft); /* cos, sin of 2 pi j / n_fft */
+        for (int j = 0; j < n_fft; j++)
+            cs[2 * j] = cos(2 * M_PI * j / n_fft), cs[2 * j + 1] = sin(2 * M_PI * j / n_fft);
+        assert_int_equal(wg_mel_magnitude(mel, audio.data, n, out, &err), 0);
+        double worst = 0;
+        for (size_t f = 0; f < frames; f++) {
+            long start = (long)(f * (size_t)cfg.hop_length) - n_fft / 2;
+            for (int i = 0; i < n_fft; i++) {
+                long p = start + i;
+                p = p < 0 ? -p : p >= (long)n ? 2 * ((long)n - 1) - p : p; /* reflect padding */
+                double w = i >= lpad && i < lpad + wl ? 0.5 - 0.5 * cos(2 * M_PI * (i - lpad) / wl) : 0;
+                frame[i] = w * audio.data[p];
+            }
+            double peak = 0;
+            for (int k = 0; k < bins; k++) {
+                double re = 0, im = 0;
+                for (int i = 0; i < n_fft; i++) {
+                    long j = (long)k * i % n_fft;
+                    re += frame[i] * cs[2 * j];
+                    im -= frame[i] * cs[2 * j + 1];
+                }
+                ref[k] = hypot(re, im);
+                peak = fmax(peak, ref[k]);
+            }
+            for (int k = 0; k < bins; k++) /* relative to the frame's peak: float32 FFT error is absolute */
+                worst = fmax(worst, fabs(out[(size_t)k * frames + f] - ref[k]) / fmax(peak, 1e-12));
+        }
+        printf("%-12s |STFT|: max error %.2e of each frame's peak (%zu frames, %d bins)\n", names[c], worst, frames,
+               bins);
+        assert_true(worst <= 1e-5);
+        free(out), free(frame), free(ref), free(cs);
+        wg_array_free(&audio);
+        wg_mel_destroy(mel);
+    }
+}
+
 /* NaN and infinities are found from the filter sums where every sample reaches them (mel.c), by a
  * scan where not (hop_length > filter_length/2): at either end, where the window is zero, in a
  * last short block; an input whose spectrum overflows float is refused too; a failed call leaves
@@ -252,6 +309,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matches_float64_references),
         cmocka_unit_test(test_matches_nvidia_parity_mel),
+        cmocka_unit_test(test_magnitude_against_float64_dft),
         cmocka_unit_test(test_short_and_nonfinite_inputs),
         cmocka_unit_test(test_nonfinite_anywhere),
         cmocka_unit_test(test_any_alignment),
