@@ -72,6 +72,10 @@ struct wg_mel {
     float *mag;          /* (n_freq, MEL_BLOCK): the same, bin-major */
     float *sums;         /* (n_mel, MEL_BLOCK): a block's filter sums, before their logs */
     fftwf_plan plan;
+    /* split_pairs' layout, where it runs (AVX2, n_fft/2 a multiple of 16, bins used past n_fft/4 + 8):
+     * groups i in [0, pair_hi) of 8 bins from 1 + 8i, and for i in [pair_lo, pair_hi) the mirror
+     * bins [n_fft/2 - 8 - 8i, n_fft/2 - 8i) from the same loads; pair_hi = 0 where it does not */
+    int pair_lo, pair_hi;
     int *band_lo, *band_hi; /* (n_mel): filter m is nonzero on bins [lo, hi) */
     float *weights;         /* filter m's weights on its band, at band_offset[m] */
     int *band_offset;       /* (n_mel) */
@@ -185,6 +189,13 @@ int wg_mel_create(const wg_config *cfg, wg_mel **out, wg_error *err) {
     for (int k = 0; m->twiddle && k < half; k++) {
         m->twiddle[k] = (float)(0.5 * cos(2.0 * M_PI * k / m->n_fft));
         m->twiddle[half + k] = (float)(0.5 * sin(2.0 * M_PI * k / m->n_fft));
+    }
+    /* mirror groups cover [half/2 + 8, half - 8 pair_lo), which must reach n_used; the 15 bins
+     * between the last group and the first mirror group go through the scalar loop */
+    if (m->twiddle && half % 16 == 0 && half >= 32) {
+        int last = half / 16 - 1, lo = m->n_used < half ? (half - m->n_used) / 8 : 0;
+        if (lo < last)
+            m->pair_lo = lo, m->pair_hi = last;
     }
     static const int inlane[8] = {0, 1, 4, 5, 2, 3, 6, 7};
     for (int k = 1; m->twiddle && k + 8 <= half; k += 8)
@@ -335,39 +346,85 @@ __attribute__((target("avx2,fma"))) static int split_inlane(const float *z, cons
     return k;
 }
 
-/* to_bin_major for a block's rows as split_inlane(lane_order) left them: bins [1, split_end) in
- * groups of 8 in the order k + {0, 1, 4, 5, 2, 3, 6, 7}, the rest in order. Each 8 frames by 8
- * bins is an in-register transpose (GCC's network for the generic loop kept its pieces on the
- * stack), whose output registers go to their bins' rows whatever the order they came in. */
-__attribute__((target("avx2,fma"))) static void transpose_inlane(const float *restrict rows, size_t ld,
-                                                                 float *restrict mag, int split_end, int n_bins) {
-    static const int bin_of[8] = {0, 1, 4, 5, 2, 3, 6, 7};
-    int k = 1;
-    for (; k + 8 <= split_end; k += 8)
-        for (int h = 0; h < MEL_BLOCK; h += 8) {
-            const float *r = rows + (size_t)h * ld + k;
-            __m256 t0 = _mm256_unpacklo_ps(_mm256_loadu_ps(r), _mm256_loadu_ps(r + ld));
-            __m256 t1 = _mm256_unpackhi_ps(_mm256_loadu_ps(r), _mm256_loadu_ps(r + ld));
-            __m256 t2 = _mm256_unpacklo_ps(_mm256_loadu_ps(r + 2 * ld), _mm256_loadu_ps(r + 3 * ld));
-            __m256 t3 = _mm256_unpackhi_ps(_mm256_loadu_ps(r + 2 * ld), _mm256_loadu_ps(r + 3 * ld));
-            __m256 t4 = _mm256_unpacklo_ps(_mm256_loadu_ps(r + 4 * ld), _mm256_loadu_ps(r + 5 * ld));
-            __m256 t5 = _mm256_unpackhi_ps(_mm256_loadu_ps(r + 4 * ld), _mm256_loadu_ps(r + 5 * ld));
-            __m256 t6 = _mm256_unpacklo_ps(_mm256_loadu_ps(r + 6 * ld), _mm256_loadu_ps(r + 7 * ld));
-            __m256 t7 = _mm256_unpackhi_ps(_mm256_loadu_ps(r + 6 * ld), _mm256_loadu_ps(r + 7 * ld));
-            /* u[p] holds position p (low lane) and p + 4 (high lane) of frames 0-3, v[p] of frames 4-7 */
-            __m256 u[4] = {_mm256_shuffle_ps(t0, t2, 0x44), _mm256_shuffle_ps(t0, t2, 0xee),
-                           _mm256_shuffle_ps(t1, t3, 0x44), _mm256_shuffle_ps(t1, t3, 0xee)};
-            __m256 v[4] = {_mm256_shuffle_ps(t4, t6, 0x44), _mm256_shuffle_ps(t4, t6, 0xee),
-                           _mm256_shuffle_ps(t5, t7, 0x44), _mm256_shuffle_ps(t5, t7, 0xee)};
-            for (int p = 0; p < 4; p++) {
-                _mm256_store_ps(mag + (size_t)(k + bin_of[p]) * MEL_BLOCK + h, _mm256_permute2f128_ps(u[p], v[p], 0x20));
-                _mm256_store_ps(mag + (size_t)(k + bin_of[p + 4]) * MEL_BLOCK + h,
-                                _mm256_permute2f128_ps(u[p], v[p], 0x31));
-            }
+/* split_inlane in lane order for groups i in [0, pair_hi) (bins 1 + 8i ...), where groups from
+ * pair_lo on also give bins M - k - {0, 1, 4, 5, 2, 3, 6, 7} from the same Z[k], Z[M-k]: for a
+ * real signal X[M-k] = conj(E - W^k O), so the second group costs four adds, its magnitudes
+ * and a store. Those mirror groups start at M - k - 7 = M - 8 - 8i in that order reversed. */
+__attribute__((target("avx2,fma"))) static void split_pairs(const float *z, const float *tc, const float *ts, int half,
+                                                          int pair_lo, int pair_hi, float *mag) {
+    for (int i = 0; i < pair_hi; i++) {
+        int k = 1 + 8 * i;
+        __m256 z0 = _mm256_loadu_ps(z + 2 * k), z1 = _mm256_loadu_ps(z + 2 * k + 8);
+        const float *zr = z + 2 * (half - k - 7);
+        __m256 r0 = _mm256_blend_ps(_mm256_broadcast_ps((const __m128 *)(zr + 4)),
+                                    _mm256_broadcast_ps((const __m128 *)zr), 0xf0);
+        __m256 r1 = _mm256_blend_ps(_mm256_broadcast_ps((const __m128 *)(zr + 12)),
+                                    _mm256_broadcast_ps((const __m128 *)(zr + 8)), 0xf0);
+        __m256 a = _mm256_shuffle_ps(z0, z1, 0x88), b = _mm256_shuffle_ps(z0, z1, 0xdd);
+        __m256 c = _mm256_shuffle_ps(r1, r0, 0x22), d = _mm256_shuffle_ps(r1, r0, 0x77);
+        __m256 c0 = _mm256_loadu_ps(tc + k), s0 = _mm256_loadu_ps(ts + k);
+        if (i < pair_lo) { /* as split_inlane, to the bit */
+            __m256 re = 0.5f * (a + c) + c0 * (b + d) + s0 * (c - a);
+            __m256 im = 0.5f * (b - d) + c0 * (c - a) - s0 * (b + d);
+            _mm256_storeu_ps(mag + k, _mm256_sqrt_ps(re * re + im * im));
+            continue;
         }
+        __m256 e_re = 0.5f * (a + c), e_im = 0.5f * (b - d); /* E, and W^k O: */
+        __m256 wo_re = c0 * (b + d) + s0 * (c - a), wo_im = c0 * (c - a) - s0 * (b + d);
+        __m256 re = e_re + wo_re, im = e_im + wo_im, mre = e_re - wo_re, mim = e_im - wo_im;
+        _mm256_storeu_ps(mag + k, _mm256_sqrt_ps(re * re + im * im));
+        _mm256_storeu_ps(mag + half - k - 7, _mm256_sqrt_ps(mre * mre + mim * mim));
+    }
+}
+
+/* rows' 8 frames from h on, columns [col, col + 8), transposed in registers; output p (column
+ * col + p) goes to mag's bin col + to[p], whatever order the split left the columns in */
+__attribute__((target("avx2,fma"))) static inline void transpose_8x8(const float *restrict rows, size_t ld, int h,
+                                                                     int col, const int to[8], float *restrict mag) {
+    const float *r = rows + (size_t)h * ld + col;
+    __m256 t0 = _mm256_unpacklo_ps(_mm256_loadu_ps(r), _mm256_loadu_ps(r + ld));
+    __m256 t1 = _mm256_unpackhi_ps(_mm256_loadu_ps(r), _mm256_loadu_ps(r + ld));
+    __m256 t2 = _mm256_unpacklo_ps(_mm256_loadu_ps(r + 2 * ld), _mm256_loadu_ps(r + 3 * ld));
+    __m256 t3 = _mm256_unpackhi_ps(_mm256_loadu_ps(r + 2 * ld), _mm256_loadu_ps(r + 3 * ld));
+    __m256 t4 = _mm256_unpacklo_ps(_mm256_loadu_ps(r + 4 * ld), _mm256_loadu_ps(r + 5 * ld));
+    __m256 t5 = _mm256_unpackhi_ps(_mm256_loadu_ps(r + 4 * ld), _mm256_loadu_ps(r + 5 * ld));
+    __m256 t6 = _mm256_unpacklo_ps(_mm256_loadu_ps(r + 6 * ld), _mm256_loadu_ps(r + 7 * ld));
+    __m256 t7 = _mm256_unpackhi_ps(_mm256_loadu_ps(r + 6 * ld), _mm256_loadu_ps(r + 7 * ld));
+    /* u[p] holds column p (low lane) and p + 4 (high lane) of frames 0-3, v[p] of frames 4-7 */
+    __m256 u[4] = {_mm256_shuffle_ps(t0, t2, 0x44), _mm256_shuffle_ps(t0, t2, 0xee), _mm256_shuffle_ps(t1, t3, 0x44),
+                   _mm256_shuffle_ps(t1, t3, 0xee)};
+    __m256 v[4] = {_mm256_shuffle_ps(t4, t6, 0x44), _mm256_shuffle_ps(t4, t6, 0xee), _mm256_shuffle_ps(t5, t7, 0x44),
+                   _mm256_shuffle_ps(t5, t7, 0xee)};
+    for (int p = 0; p < 4; p++) {
+        _mm256_store_ps(mag + (size_t)(col + to[p]) * MEL_BLOCK + h, _mm256_permute2f128_ps(u[p], v[p], 0x20));
+        _mm256_store_ps(mag + (size_t)(col + to[p + 4]) * MEL_BLOCK + h, _mm256_permute2f128_ps(u[p], v[p], 0x31));
+    }
+}
+
+/* to_bin_major for a block's rows as the split left them in lane order: where split_pairs ran, its
+ * groups and mirror groups (see struct wg_mel), else split_inlane's groups below split_end; the
+ * rest, bin 0 included, in order. Each 8 frames by 8 bins is an in-register transpose (GCC's
+ * network for the generic loop kept its pieces on the stack). */
+__attribute__((target("avx2,fma"))) static void transpose_inlane(const wg_mel *m, const float *restrict rows,
+                                                                 float *restrict mag, int split_end, int n_bins) {
+    static const int in_lane[8] = {0, 1, 4, 5, 2, 3, 6, 7}, mirrored[8] = {7, 6, 3, 2, 5, 4, 1, 0};
+    size_t ld = (size_t)m->n_freq;
+    int half = m->n_fft / 2, groups = m->pair_hi ? m->pair_hi : (split_end - 1) / 8;
+    int mid_end = m->pair_hi ? half - 8 * m->pair_hi : n_bins, tail = m->pair_hi ? half - 8 * m->pair_lo : n_bins;
+    for (int h = 0; h < MEL_BLOCK; h += 8) {
+        for (int i = 0; i < groups; i++)
+            transpose_8x8(rows, ld, h, 1 + 8 * i, in_lane, mag);
+        for (int i = m->pair_lo; i < m->pair_hi; i++)
+            transpose_8x8(rows, ld, h, half - 8 - 8 * i, mirrored, mag);
+    }
+    int mid = 1 + 8 * groups;
+    if (mid_end > n_bins)
+        mid_end = n_bins;
     for (int c = 0; c < MEL_BLOCK; c++) {
-        mag[c] = rows[(size_t)c * ld];
-        for (int j = k; j < n_bins; j++) mag[(size_t)j * MEL_BLOCK + c] = rows[(size_t)c * ld + j];
+        const float *r = rows + (size_t)c * ld;
+        mag[c] = r[0];
+        for (int k = mid; k < mid_end; k++) mag[(size_t)k * MEL_BLOCK + c] = r[k];
+        for (int k = tail; k < n_bins; k++) mag[(size_t)k * MEL_BLOCK + c] = r[k];
     }
 }
 #endif
@@ -401,22 +458,28 @@ WG_SIMD_CLONES static int frame_magnitude(wg_mel *m, const float *x, size_t n, s
      * split_permuted does most bins; the rest have Z[M-k] copied out in k order first, each
      * complex moved as one 64-bit word: GCC vectorises no loop that reads interleaved pairs
      * backwards, and both loops as they are here. */
-    int half = m->n_fft / 2, end = n_bins < half ? n_bins : half, k = 1;
+    int half = m->n_fft / 2, end = n_bins < half ? n_bins : half, k = 1, scalar_end = end;
     const float *tc = m->twiddle, *ts = m->twiddle + half;
     mag[0] = fabsf(z[0] + z[1]);
 #ifdef WG_SPLIT_PERMUTED
     if (__builtin_cpu_supports("avx512f"))
         k = split_permuted(z, tc, ts, half, end, mag);
-    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        k = split_inlane(z, tc + 2 * half, ts + 2 * half, half, end, lane_order, mag);
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        if (lane_order && m->pair_hi) { /* the mirror groups do bins from half - 8 pair_hi on */
+            split_pairs(z, tc + 2 * half, ts + 2 * half, half, m->pair_lo, m->pair_hi, mag);
+            k = 1 + 8 * m->pair_hi;
+            scalar_end = end < half - 8 * m->pair_hi ? end : half - 8 * m->pair_hi;
+        } else
+            k = split_inlane(z, tc + 2 * half, ts + 2 * half, half, end, lane_order, mag);
+    }
 #endif
     int split_end = k;
     typedef uint64_t __attribute__((may_alias)) word;
     const word *zw = (const word *)m->spec;
     word *rw = (word *)m->reversed;
-    for (int j = k; j < end; j++) rw[j] = zw[half - j];
+    for (int j = k; j < scalar_end; j++) rw[j] = zw[half - j];
     const float *r = m->reversed;
-    for (; k < end; k++) {
+    for (; k < scalar_end; k++) {
         float a = z[2 * k], b = z[2 * k + 1], c = r[2 * k], d = r[2 * k + 1];
         float re = 0.5f * (a + c) + tc[k] * (b + d) + ts[k] * (c - a);
         float im = 0.5f * (b - d) + tc[k] * (c - a) - ts[k] * (b + d);
@@ -471,7 +534,7 @@ WG_SIMD_CLONES int wg_mel_compute(wg_mel *m, const float *x, size_t n, float *ou
             memset(m->rows + (size_t)nb * m->n_freq, 0, sizeof(float) * (size_t)(MEL_BLOCK - nb) * m->n_freq);
 #ifdef WG_SPLIT_PERMUTED
         if (inlane)
-            transpose_inlane(m->rows, (size_t)m->n_freq, m->mag, split_end, m->n_used);
+            transpose_inlane(m, m->rows, m->mag, split_end, m->n_used);
         else
 #endif
             to_bin_major(m->rows, (size_t)m->n_freq, m->mag, m->n_used);

@@ -74,9 +74,39 @@ static void test_matches_nvidia_parity_mel(void **state) {
     wg_st_close(&io);
 }
 
-/* wg_mel_magnitude (compare.c's LSD reads it) against a float64 DFT written out, every bin of
- * every frame: the LSD sums over bins, so bins out of order within a frame would not move it. Two
- * configs: win_length = filter_length, and a shorter window with fmax below Nyquist. */
+/* |STFT| of x in float64, written out as a DFT: the front end's framing (reflect padding) and its
+ * centred periodic Hann window. out (filter_length/2 + 1, frames); each frame's largest in peak. */
+static void float64_magnitude(const wg_config *cfg, const float *x, size_t n, size_t frames, double *out, double *peak) {
+    int n_fft = cfg->filter_length, bins = n_fft / 2 + 1, wl = cfg->win_length, lpad = (n_fft - wl) / 2;
+    double *frame = malloc(sizeof(double) * (size_t)n_fft), *cs = malloc(sizeof(double) * 2 * (size_t)n_fft);
+    for (int j = 0; j < n_fft; j++) /* cos, sin of 2 pi j / n_fft */
+        cs[2 * j] = cos(2 * M_PI * j / n_fft), cs[2 * j + 1] = sin(2 * M_PI * j / n_fft);
+    for (size_t f = 0; f < frames; f++) {
+        long start = (long)(f * (size_t)cfg->hop_length) - n_fft / 2;
+        for (int i = 0; i < n_fft; i++) {
+            long p = start + i;
+            p = p < 0 ? -p : p >= (long)n ? 2 * ((long)n - 1) - p : p;
+            double w = i >= lpad && i < lpad + wl ? 0.5 - 0.5 * cos(2 * M_PI * (i - lpad) / wl) : 0;
+            frame[i] = w * x[p];
+        }
+        peak[f] = 0;
+        for (int k = 0; k < bins; k++) {
+            double re = 0, im = 0;
+            for (int i = 0; i < n_fft; i++) {
+                long j = (long)k * i % n_fft;
+                re += frame[i] * cs[2 * j];
+                im -= frame[i] * cs[2 * j + 1];
+            }
+            out[(size_t)k * frames + f] = hypot(re, im);
+            peak[f] = fmax(peak[f], out[(size_t)k * frames + f]);
+        }
+    }
+    free(frame), free(cs);
+}
+
+/* wg_mel_magnitude (compare.c's LSD reads it) against the float64 DFT, every bin of every frame:
+ * the LSD sums over bins, so bins out of order within a frame would not move it. Two configs:
+ * win_length = filter_length, and a shorter window with fmax below Nyquist. */
 static void test_magnitude_against_float64_dft(void **state) {
     (void)state;
     static const char *names[] = {"nvidia22k", "shortwin16k"};
@@ -91,44 +121,66 @@ static void test_magnitude_against_float64_dft(void **state) {
         assert_int_equal(wg_npy_read(path, &audio, &err), 0);
         wg_mel *mel;
         assert_int_equal(wg_mel_create(&cfg, &mel, &err), 0);
-        size_t n = audio.shape[0], frames = wg_mel_frames(mel, n);
-        int n_fft = cfg.filter_length, bins = n_fft / 2 + 1, wl = cfg.win_length, lpad = (n_fft - wl) / 2;
-        float *out = malloc(sizeof(float) * (size_t)bins * frames);
-        double *frame = malloc(sizeof(double) * (size_t)n_fft), *ref = malloc(sizeof(double) * (size_t)bins);
-        double *cs = malloc(sizeof(double) * 2 * (size_t)n_fft); /* cos, sin of 2 pi j / n_fft */
-        for (int j = 0; j < n_fft; j++)
-            cs[2 * j] = cos(2 * M_PI * j / n_fft), cs[2 * j + 1] = sin(2 * M_PI * j / n_fft);
+        size_t n = audio.shape[0], frames = wg_mel_frames(mel, n), bins = (size_t)cfg.filter_length / 2 + 1;
+        float *out = malloc(sizeof(float) * bins * frames);
+        double *ref = malloc(sizeof(double) * bins * frames), *peak = malloc(sizeof(double) * frames);
         assert_int_equal(wg_mel_magnitude(mel, audio.data, n, out, &err), 0);
+        float64_magnitude(&cfg, audio.data, n, frames, ref, peak);
         double worst = 0;
-        for (size_t f = 0; f < frames; f++) {
-            long start = (long)(f * (size_t)cfg.hop_length) - n_fft / 2;
-            for (int i = 0; i < n_fft; i++) {
-                long p = start + i;
-                p = p < 0 ? -p : p >= (long)n ? 2 * ((long)n - 1) - p : p; /* reflect padding */
-                double w = i >= lpad && i < lpad + wl ? 0.5 - 0.5 * cos(2 * M_PI * (i - lpad) / wl) : 0;
-                frame[i] = w * audio.data[p];
-            }
-            double peak = 0;
-            for (int k = 0; k < bins; k++) {
-                double re = 0, im = 0;
-                for (int i = 0; i < n_fft; i++) {
-                    long j = (long)k * i % n_fft;
-                    re += frame[i] * cs[2 * j];
-                    im -= frame[i] * cs[2 * j + 1];
-                }
-                ref[k] = hypot(re, im);
-                peak = fmax(peak, ref[k]);
-            }
-            for (int k = 0; k < bins; k++) /* relative to the frame's peak: float32 FFT error is absolute */
-                worst = fmax(worst, fabs(out[(size_t)k * frames + f] - ref[k]) / fmax(peak, 1e-12));
-        }
-        printf("%-12s |STFT|: max error %.2e of each frame's peak (%zu frames, %d bins)\n", names[c], worst, frames,
+        for (size_t f = 0; f < frames; f++)
+            for (size_t k = 0; k < bins; k++) /* relative to the frame's peak: float32 FFT error is absolute */
+                worst = fmax(worst, fabs(out[k * frames + f] - ref[k * frames + f]) / fmax(peak[f], 1e-12));
+        printf("%-12s |STFT|: max error %.2e of each frame's peak (%zu frames, %zu bins)\n", names[c], worst, frames,
                bins);
         assert_true(worst <= 1e-5);
-        free(out), free(frame), free(ref), free(cs);
+        free(out), free(ref), free(peak);
         wg_array_free(&audio);
         wg_mel_destroy(mel);
     }
+}
+
+/* The log-mel against float64 (the DFT above, wg_mel_filterbank's weights, which the torchaudio
+ * cases check) on configs that take each layout of mel.c's AVX2 split: bins past n_fft/4 + 8 (split_pairs
+ * with its mirror groups, and with them reaching Nyquist), a low fmax (split_inlane's groups alone),
+ * n_fft/2 not a multiple of 16 (no pairs, a ragged last group) and an odd n_fft (FFTW's r2c). */
+static void test_split_layouts_against_float64(void **state) {
+    (void)state;
+    static const struct { int sr, n_fft, hop, win, n_mel; double fmin, fmax; } cases[] = {
+        {22050, 1024, 256, 1024, 80, 0, 8000}, {16000, 1024, 256, 1024, 80, 0, 8000}, {22050, 1024, 256, 1024, 40, 0, 4000},
+        {16000, 1000, 250, 1000, 64, 0, 8000}, {16000, 936, 234, 900, 64, 30, 7000},  {16000, 1001, 160, 900, 48, 0, 8000},
+    };
+    wg_array audio;
+    wg_error err = {0};
+    assert_int_equal(wg_npy_read(DATA("mel/speech16k.audio.npy"), &audio, &err), 0);
+    size_t n = audio.shape[0] < 8000 ? audio.shape[0] : 8000; /* 31-51 frames: two blocks and a short one */
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        wg_config cfg = wg_config_default();
+        cfg.sampling_rate = cases[c].sr, cfg.filter_length = cases[c].n_fft, cfg.hop_length = cases[c].hop;
+        cfg.win_length = cases[c].win, cfg.n_mel_channels = cases[c].n_mel;
+        cfg.mel_fmin = cases[c].fmin, cfg.mel_fmax = cases[c].fmax;
+        wg_mel *mel;
+        assert_int_equal(wg_mel_create(&cfg, &mel, &err), 0);
+        size_t frames = wg_mel_frames(mel, n), bins = (size_t)cfg.filter_length / 2 + 1, M = (size_t)cfg.n_mel_channels;
+        float *out = malloc(sizeof(float) * M * frames);
+        double *mag = malloc(sizeof(double) * bins * frames), *peak = malloc(sizeof(double) * frames);
+        double *bank = malloc(sizeof(double) * M * bins);
+        assert_int_equal(wg_mel_compute(mel, audio.data, n, out, &err), 0);
+        float64_magnitude(&cfg, audio.data, n, frames, mag, peak);
+        assert_int_equal(wg_mel_filterbank(cfg.sampling_rate, cfg.filter_length, (int)M, cfg.mel_fmin, cfg.mel_fmax, bank), 0);
+        double worst = 0;
+        for (size_t j = 0; j < M; j++)
+            for (size_t f = 0; f < frames; f++) {
+                double sum = 0;
+                for (size_t k = 0; k < bins; k++) sum += bank[j * bins + k] * mag[k * frames + f];
+                worst = fmax(worst, fabs(out[j * frames + f] - log(fmax(sum, 1e-5))));
+            }
+        printf("%5d Hz, fft %4d, hop %3d, win %4d, %2zu mels, fmax %4.0f: max |log-mel error| = %.2e\n", cfg.sampling_rate,
+               cfg.filter_length, cfg.hop_length, cfg.win_length, M, cfg.mel_fmax, worst);
+        assert_true(worst <= 1e-4);
+        free(out), free(mag), free(peak), free(bank);
+        wg_mel_destroy(mel);
+    }
+    wg_array_free(&audio);
 }
 
 /* NaN and infinities are found from the filter sums where every sample reaches them (mel.c), by a
@@ -310,6 +362,7 @@ int main(void) {
         cmocka_unit_test(test_matches_float64_references),
         cmocka_unit_test(test_matches_nvidia_parity_mel),
         cmocka_unit_test(test_magnitude_against_float64_dft),
+        cmocka_unit_test(test_split_layouts_against_float64),
         cmocka_unit_test(test_short_and_nonfinite_inputs),
         cmocka_unit_test(test_nonfinite_anywhere),
         cmocka_unit_test(test_any_alignment),
