@@ -148,8 +148,8 @@ int wg_mel_create(const wg_config *cfg, wg_mel **out, wg_error *err) {
     m->band_hi = malloc(sizeof(int) * (size_t)m->n_mel);
     m->band_offset = malloc(sizeof(int) * (size_t)m->n_mel);
     double *bank = malloc(sizeof(double) * (size_t)m->n_mel * (size_t)m->n_freq);
-    if (!m->window || !m->mag || !m->sums || !m->rows || !m->frame || !m->spec || !m->band_lo || !m->band_hi || !m->band_offset ||
-        !bank || (m->n_fft % 2 == 0 && (!m->twiddle || !m->reversed))) {
+    if (!m->window || !m->mag || !m->sums || !m->rows || !m->frame || !m->spec || !m->band_lo || !m->band_hi ||
+        !m->band_offset || !bank || (m->n_fft % 2 == 0 && (!m->twiddle || !m->reversed))) {
         free(bank);
         wg_mel_destroy(m);
         return wg_fail(err, WG_ENOMEM, "mel: out of memory");
@@ -315,6 +315,23 @@ __attribute__((target("arch=x86-64-v4"))) static int split_permuted(const float 
     return k;
 }
 
+/* The split's operands for 8 bins from k in the order k + {0, 1, 4, 5, 2, 3, 6, 7} (see
+ * split_inlane): Z[k + j] (a + ib) deinterleaved by in-lane shuffles, and Z[M - k - j] (c + id),
+ * its two halves swapped as they load: broadcasts are loads, and blends run on any FP pipe,
+ * where a lane swap (vperm2f128) takes the one that also runs the square roots. */
+__attribute__((target("avx2,fma"))) static inline void split_operands(const float *z, int half, int k, __m256 *a,
+                                                                      __m256 *b, __m256 *c, __m256 *d) {
+    __m256 z0 = _mm256_loadu_ps(z + 2 * k), z1 = _mm256_loadu_ps(z + 2 * k + 8);
+    const float *zr = z + 2 * (half - k - 7);
+    /* r0: Z[M-k-5..M-k-4] | Z[M-k-7..M-k-6]; r1: Z[M-k-1..M-k] | Z[M-k-3..M-k-2] */
+    __m256 r0 = _mm256_blend_ps(_mm256_broadcast_ps((const __m128 *)(zr + 4)), _mm256_broadcast_ps((const __m128 *)zr),
+                                0xf0);
+    __m256 r1 = _mm256_blend_ps(_mm256_broadcast_ps((const __m128 *)(zr + 12)),
+                                _mm256_broadcast_ps((const __m128 *)(zr + 8)), 0xf0);
+    *a = _mm256_shuffle_ps(z0, z1, 0x88), *b = _mm256_shuffle_ps(z0, z1, 0xdd);
+    *c = _mm256_shuffle_ps(r1, r0, 0x22), *d = _mm256_shuffle_ps(r1, r0, 0x77);
+}
+
 /* The same for AVX2, 8 bins at a time in the order k + {0, 1, 4, 5, 2, 3, 6, 7} that in-lane
  * shuffles (vshufps) deinterleave into: Zen 2 runs cross-lane permutes (vpermd, as GCC
  * vectorises the loop in frame_magnitude) at a fraction of their rate, and they were most of
@@ -325,16 +342,8 @@ __attribute__((target("avx2,fma"))) static int split_inlane(const float *z, cons
                                                            int end, int lane_order, float *mag) {
     int k = 1;
     for (; k + 8 <= end && k + 8 <= half; k += 8) {
-        __m256 z0 = _mm256_loadu_ps(z + 2 * k), z1 = _mm256_loadu_ps(z + 2 * k + 8);
-        /* the reversed bins' halves swapped as they load: broadcasts are loads, and blends run on
-         * any FP pipe, where a lane swap (vperm2f128) takes the one that also runs the sqrt */
-        const float *zr = z + 2 * (half - k - 7);
-        __m256 r0 = _mm256_blend_ps(_mm256_broadcast_ps((const __m128 *)(zr + 4)),
-                                    _mm256_broadcast_ps((const __m128 *)zr), 0xf0); /* Z[M-k-5..M-k-4] | Z[M-k-7..M-k-6] */
-        __m256 r1 = _mm256_blend_ps(_mm256_broadcast_ps((const __m128 *)(zr + 12)),
-                                    _mm256_broadcast_ps((const __m128 *)(zr + 8)), 0xf0); /* Z[M-k-1..M-k] | Z[M-k-3..M-k-2] */
-        __m256 a = _mm256_shuffle_ps(z0, z1, 0x88), b = _mm256_shuffle_ps(z0, z1, 0xdd);
-        __m256 c = _mm256_shuffle_ps(r1, r0, 0x22), d = _mm256_shuffle_ps(r1, r0, 0x77);
+        __m256 a, b, c, d;
+        split_operands(z, half, k, &a, &b, &c, &d);
         __m256 c0 = _mm256_loadu_ps(tc + k), s0 = _mm256_loadu_ps(ts + k);
         __m256 re = 0.5f * (a + c) + c0 * (b + d) + s0 * (c - a);
         __m256 im = 0.5f * (b - d) + c0 * (c - a) - s0 * (b + d);
@@ -354,14 +363,8 @@ __attribute__((target("avx2,fma"))) static void split_pairs(const float *z, cons
                                                           int pair_lo, int pair_hi, float *mag) {
     for (int i = 0; i < pair_hi; i++) {
         int k = 1 + 8 * i;
-        __m256 z0 = _mm256_loadu_ps(z + 2 * k), z1 = _mm256_loadu_ps(z + 2 * k + 8);
-        const float *zr = z + 2 * (half - k - 7);
-        __m256 r0 = _mm256_blend_ps(_mm256_broadcast_ps((const __m128 *)(zr + 4)),
-                                    _mm256_broadcast_ps((const __m128 *)zr), 0xf0);
-        __m256 r1 = _mm256_blend_ps(_mm256_broadcast_ps((const __m128 *)(zr + 12)),
-                                    _mm256_broadcast_ps((const __m128 *)(zr + 8)), 0xf0);
-        __m256 a = _mm256_shuffle_ps(z0, z1, 0x88), b = _mm256_shuffle_ps(z0, z1, 0xdd);
-        __m256 c = _mm256_shuffle_ps(r1, r0, 0x22), d = _mm256_shuffle_ps(r1, r0, 0x77);
+        __m256 a, b, c, d;
+        split_operands(z, half, k, &a, &b, &c, &d);
         __m256 c0 = _mm256_loadu_ps(tc + k), s0 = _mm256_loadu_ps(ts + k);
         if (i < pair_lo) { /* as split_inlane, to the bit */
             __m256 re = 0.5f * (a + c) + c0 * (b + d) + s0 * (c - a);
@@ -429,8 +432,9 @@ __attribute__((target("avx2,fma"))) static void transpose_inlane(const wg_mel *m
 }
 #endif
 
-/* |STFT| of frame f, bins [0, n_bins), into mag[0, n_bins). With lane_order, where split_inlane runs
- * it leaves its bins in its own order (see transpose_inlane); returns the first bin past them (1 if none). */
+/* |STFT| of frame f, bins [0, n_bins), into mag[0, n_bins). With lane_order, where split_inlane or
+ * split_pairs runs it leaves its bins in its own order (see transpose_inlane); returns the first bin
+ * past split_inlane's (1 if none). */
 WG_SIMD_CLONES static int frame_magnitude(wg_mel *m, const float *x, size_t n, size_t f, float *mag, int n_bins,
                                           int lane_order) {
     long pad = m->n_fft / 2, start = (long)(f * (size_t)m->hop) - pad;
