@@ -1,9 +1,13 @@
 /* wg_bench.c — the C side of bench/run: each subcommand times one thing and prints one line of
  * "key=value" pairs for the driver to parse.
  *   wg_bench sgemm M N K THREADS          sgemm GFLOP/s at that shape (row-major, as the model calls it)
- *   wg_bench decode MODEL MEL Z THREADS OUT [gemm|winograd][,fold]  latent → audio (wg_decode,
+ *   wg_bench decode MODEL MEL Z THREADS OUT [gemm|winograd][,fold|,foldmap]  latent → audio (wg_decode,
  *       repeated with one workspace), seconds, samples/s, GFLOP/s; the last argument forces the dilated taps' path (default: the
- *       model's) and, with fold, folds the conditioning (wg_model_fold_conditioning) first
+ *       model's) and, with fold, folds the conditioning (wg_model_fold_conditioning) first; with foldmap, also
+ *       saves that fold to OUT.fold and maps it into a fresh load of the model (wg_model_load_fold), as vocode
+ *       maps a fold file, and times that
+ *   wg_bench fold-ab MODEL MEL Z THREADS FOLDFILE  decode with a built fold and with it saved to FOLDFILE
+ *       and mapped back (wg_model_load_fold), alternated over 40 rounds: median times and time ratio
  *   wg_bench mel AUDIO_SECONDS RATE       the log-mel front end: seconds per minute of audio
  *   wg_bench fftw-wisdom N...             plans FFTW's forward complex transform of each length N (out
  *       of place, as mel.c plans its half-length ones) with FFTW_PATIENT, prints each plan and its
@@ -122,12 +126,28 @@ int main(int argc, char **argv) {
          * folds the conditioning first (timed: fold_seconds) */
         const char *opt = argc == 8 ? argv[7] : "";
         if (!strncmp(opt, "gemm", 4) || !strncmp(opt, "winograd", 8)) wg_model_set_winograd(m, opt[0] == 'w');
-        double fold_s = 0;
+        double fold_s = 0, map_s = 0;
         if (strstr(opt, "fold")) {
             double f0 = now();
             wg_set_threads(atoi(argv[5]));
             if (wg_model_fold_conditioning(m, SIZE_MAX, &err)) return die(&err);
             fold_s = now() - f0;
+        }
+        if (strstr(opt, "foldmap")) {
+            /* saved beside OUT and mapped back in place of the build, as vocode maps a fold file:
+             * the repetitions then read the page cache's copy (map_seconds: the map and checksum) */
+            char path[4096];
+            snprintf(path, sizeof path, "%s.fold", argv[6]);
+            if (wg_model_save_fold(m, path, &err)) return die(&err);
+            wg_model *fresh;
+            if (wg_model_load(argv[2], &fresh, &err)) return die(&err);
+            if (!strncmp(opt, "gemm", 4) || !strncmp(opt, "winograd", 8)) wg_model_set_winograd(fresh, opt[0] == 'w');
+            wg_model_free(m);
+            m = fresh;
+            double f0 = now();
+            if (wg_model_load_fold(m, path, &err)) return die(&err);
+            map_s = now() - f0;
+            remove(path);
         }
         size_t n = z.shape[0] * z.shape[1];
         float *audio = malloc(n * sizeof(float));
@@ -148,9 +168,43 @@ int main(int argc, char **argv) {
         size_t shape[1] = {n};
         if (wg_npy_write(argv[6], audio, 1, shape, &err)) return die(&err);
         printf("seconds=%.6f samples_per_s=%.1f gflops=%.2f rtf=%.3f reps=%d folded=%d fold_seconds=%.4f "
-               "computed_gflops=%.2f fold_mb=%.1f\n", t, n / t, info.flops_per_second * secs / t / 1e9, secs / t, reps,
-               info.folded, fold_s, info.computed_flops_per_second * secs / t / 1e9, info.fold_bytes / 1e6);
+               "map_seconds=%.4f computed_gflops=%.2f fold_mb=%.1f\n", t, n / t, info.flops_per_second * secs / t / 1e9,
+               secs / t, reps, info.folded, fold_s, map_s, info.computed_flops_per_second * secs / t / 1e9,
+               info.fold_bytes / 1e6);
         wg_workspace_free(p.workspace);
+        return 0;
+    }
+    if (!strcmp(argv[1], "fold-ab") && argc == 7) {
+        /* one model folded by a build and one with that fold mapped from a file, their decodes
+         * alternated in one process so that the host's drift falls on both alike */
+        wg_model *built, *mapped;
+        wg_array mel, z;
+        if (wg_model_load(argv[2], &built, &err) || wg_model_load(argv[2], &mapped, &err) ||
+            wg_npy_read(argv[3], &mel, &err) || wg_npy_read(argv[4], &z, &err))
+            return die(&err);
+        wg_set_threads(atoi(argv[5]));
+        if (wg_model_fold_conditioning(built, SIZE_MAX, &err) || wg_model_save_fold(built, argv[6], &err) ||
+            wg_model_load_fold(mapped, argv[6], &err))
+            return die(&err);
+        size_t n = z.shape[0] * z.shape[1];
+        float *audio = malloc(n * sizeof(float));
+        wg_run_params pb = wg_run_default_params(), pm = pb;
+        pb.n_threads = pm.n_threads = atoi(argv[5]);
+        if (wg_workspace_create(&pb.workspace, &err) || wg_workspace_create(&pm.workspace, &err)) return die(&err);
+        static rep_clock tb, tm, ratio;
+        rep_start(&tb), rep_start(&tm), rep_start(&ratio);
+        for (int r = -1; r < 40; r++) { /* r = -1: the warm-up */
+            double t0 = now();
+            if (wg_decode(built, mel.data, mel.shape[1], z.data, n, 1.0f, audio, &pb, &err)) return die(&err);
+            double t1 = now();
+            if (wg_decode(mapped, mel.data, mel.shape[1], z.data, n, 1.0f, audio, &pm, &err)) return die(&err);
+            double t2 = now();
+            if (r < 0) continue;
+            tb.t[tb.n++] = t1 - t0, tm.t[tm.n++] = t2 - t1, ratio.t[ratio.n++] = (t2 - t1) / (t1 - t0);
+        }
+        printf("built_seconds=%.6f mapped_seconds=%.6f mapped_over_built=%.4f rounds=%d\n", rep_median(&tb),
+               rep_median(&tm), rep_median(&ratio), ratio.n);
+        remove(argv[6]);
         return 0;
     }
     if (!strcmp(argv[1], "mel") && argc == 4) {

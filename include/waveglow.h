@@ -216,6 +216,18 @@ wg_model_info wg_config_info(const wg_config *cfg);
  * than max_bytes; WG_ENOMEM. Not for a model that is being trained. */
 int wg_model_fold_conditioning(wg_model *model, size_t max_bytes, wg_error *err);
 
+/* The fold on disk, so that it is built once and not by every process (`waveglow fold`).
+ * wg_model_save_fold writes the model's fold to `path` atomically (WG_EINVAL where it holds
+ * none). wg_model_load_fold maps such a file into the model in place of a build: read-only,
+ * shared through the page cache, about as costly as reading it once. The file's data is checked
+ * against its checksum and the weights it was built from against the model's: WG_EFORMAT (not a
+ * fold file, or damaged), WG_ECONFIG (built from another model), WG_EUNSUPPORTED (the config has
+ * no fold), WG_EIO; the model is unchanged on error. Results are those of the model the file was
+ * saved from. The file must not be rewritten in place while the model uses it (save replaces
+ * files by rename, which is safe). */
+int wg_model_save_fold(const wg_model *model, const char *path, wg_error *err);
+int wg_model_load_fold(wg_model *model, const char *path, wg_error *err);
+
 /* ---- the flow: encode (audio → latent), decode and synthesis (latent → audio) -------------- */
 
 /* A workspace carries a call's memory and its team of threads over to the next call that is

@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "err.h"
 #include "hugealloc.h"
@@ -151,25 +152,33 @@ int wg_cond_fold_pays(const wg_model *m, size_t n_steps) {
 void wg_model_unfold_cond(wg_model *m) {
     for (int k = 0; k < m->cfg.n_flows && m->flows; k++)
         m->flows[k].cond_fold = m->flows[k].cond_fold_b = NULL;
-    free(m->cond_fold_mem);
+    if (m->cond_fold_map_bytes)
+        munmap(m->cond_fold_mem, m->cond_fold_map_bytes);
+    else
+        free(m->cond_fold_mem);
     m->cond_fold_mem = NULL;
+    m->cond_fold_map_bytes = 0;
+}
+
+int wg_cond_fold_group_valid(const wg_config *c, size_t group) {
+    return group && group <= MAX_GROUP_ROWS && layer_rows(c) % group == 0;
+}
+
+size_t wg_cond_fold_chunk_frames(const wg_config *c, size_t group) {
+    if (!wg_blas_avx512_kernels() || !wg_cond_fold_supported(c)) return 0;
+    size_t chunk = (size_t)(SMALL_GEMM_MNK / ((double)group * (c->hop_length / c->n_group) * TAPS * c->n_mel_channels));
+    return chunk ? chunk : 1;
 }
 
 int wg_model_fold_conditioning(wg_model *m, size_t max_bytes, wg_error *err) {
-    const wg_config *c = &m->cfg;
-    int small = wg_blas_avx512_kernels();
-    size_t group = small ? 2 : MAX_GROUP_ROWS, chunk = 0;
-    while (layer_rows(c) % group) group /= 2;
-    if (small && wg_cond_fold_supported(c)) {
-        chunk = (size_t)(SMALL_GEMM_MNK / ((double)group * (c->hop_length / c->n_group) * TAPS * c->n_mel_channels));
-        chunk = chunk ? chunk : 1;
-    }
-    return wg_cond_fold_build(m, max_bytes, group, chunk, err);
+    size_t group = wg_blas_avx512_kernels() ? 2 : MAX_GROUP_ROWS;
+    while (layer_rows(&m->cfg) % group) group /= 2;
+    return wg_cond_fold_build(m, max_bytes, group, wg_cond_fold_chunk_frames(&m->cfg, group), err);
 }
 
 int wg_cond_fold_build(wg_model *m, size_t max_bytes, size_t group, size_t chunk, wg_error *err) {
     const wg_config *c = &m->cfg;
-    if (!group || group > MAX_GROUP_ROWS || layer_rows(c) % group)
+    if (!wg_cond_fold_group_valid(c, group))
         return wg_fail(err, WG_EINVAL, "a fold group of %zu rows must divide a layer's %zu and be at most %d", group,
                        layer_rows(c), MAX_GROUP_ROWS);
     if (!wg_cond_fold_supported(c))

@@ -25,7 +25,8 @@ double wg_cond_fold_build_flops(const wg_config *c);
 double wg_cond_fold_saved_flops_per_step(const wg_config *c);
 
 /* wg_model_fold_conditioning (waveglow.h) builds the fold into the model's views (cond_fold,
- * cond_fold_b) on the BLAS's threads; folding twice rebuilds; wg_model_refresh drops it. */
+ * cond_fold_b) on the BLAS's threads; folding twice rebuilds; wg_model_refresh drops it, and
+ * wg_model_unfold_cond frees or unmaps it (a fold loaded from a file, foldfile.h). */
 void wg_model_unfold_cond(wg_model *m);
 static inline int wg_model_folded(const wg_model *m) { return m->cond_fold_mem != NULL; }
 
@@ -43,6 +44,10 @@ static inline void wg_model_set_fold_min_frames(wg_model *m, size_t n) { m->cond
  * 2·n_channels, at most 8) multiplied by up to `chunk` frames a GEMM (0: a window's all), where
  * the public call picks them for the BLAS's kernels (condfold.c); tests reach each layout. */
 int wg_cond_fold_build(wg_model *m, size_t max_bytes, size_t group, size_t chunk, wg_error *err);
+/* Whether `group` rows can be a layout's group (they divide a layer's 2·n_channels, at most 8),
+ * and the frames a GEMM that wg_model_fold_conditioning would pick for such groups. */
+int wg_cond_fold_group_valid(const wg_config *c, size_t group);
+size_t wg_cond_fold_chunk_frames(const wg_config *c, size_t group);
 
 /* What one window's folded conditioning reads: frames (4·n_mel, ld), whose column h − h_first
  * is [mel[h]; mel[h−1]; mel[h−2]; mel[h−3]] (absent frames zero) for the absolute frames the

@@ -336,11 +336,11 @@ void wg_model_set_winograd(wg_model *m, int on) { m->winograd = on && m->cfg.wn_
 void wg_model_free(wg_model *m) {
     if (!m)
         return;
+    wg_model_unfold_cond(m); /* before the flows' views it clears */
     wg_param_table_free(&m->table);
     free(m->params);
     free(m->flows);
     free(m->derived);
-    free(m->cond_fold_mem);
     free(m);
 }
 

@@ -9,7 +9,7 @@ static void test_help_lists_only_what_works(void **state) {
     assert_int_equal(run_cli(out, sizeof out, "--help"), 0);
     /* every command listed answers --help with its usage, and nothing unlisted is a command */
     static const char *commands[] = {"mel", "info", "vocode", "play", "encode", "decode",
-                                     "score", "compare", "train", "export"};
+                                     "score", "compare", "train", "export", "fold"};
     char listing[sizeof out];
     memcpy(listing, out, sizeof out);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {

@@ -121,6 +121,62 @@ static void test_vocode_is_deterministic(void **state) {
     assert_non_null(strstr(out, "/nonexistent.npy"));
 }
 
+static void assert_same_npy(const char *x_path, const char *y_path) {
+    wg_array x, y;
+    wg_error err = {0};
+    assert_int_equal(wg_npy_read(x_path, &x, &err), 0);
+    assert_int_equal(wg_npy_read(y_path, &y, &err), 0);
+    assert_int_equal(x.shape[0], y.shape[0]);
+    assert_memory_equal(x.data, y.data, x.shape[0] * sizeof(float));
+    wg_array_free(&x);
+    wg_array_free(&y);
+}
+
+/* `waveglow fold` writes the fold beside the model, where vocode finds and maps it: the audio of
+ * `--fold on` (which builds it in the process), bit for bit; --fold off leaves it alone; a
+ * damaged one is a note and the unfolded path, and an error when given by --fold-file, as is
+ * one built from another model. */
+static void test_fold_command(void **state) {
+    (void)state;
+    char model[512], fold[512], a[512], b[512];
+    tmp_path(model, sizeof model, "tiny.safetensors");
+    tmp_path(fold, sizeof fold, "tiny.fold");
+    tmp_path(a, sizeof a, "built.npy");
+    tmp_path(b, sizeof b, "mapped.npy");
+    assert_int_equal(sh("cp %s %s", TINY, model), 0);
+    assert_int_equal(run_cli(out, sizeof out, "vocode --model %s %s -o %s --seed 5 -t 1 --fold on", model, CLIP, a), 0);
+    assert_non_null(strstr(out, "conditioning folded"));
+    assert_int_equal(run_cli(out, sizeof out, "fold --model %s -t 1", model), 0);
+    assert_non_null(strstr(out, fold));
+    assert_true(file_exists(fold));
+    assert_int_equal(run_cli(out, sizeof out, "vocode --model %s %s -o %s --seed 5 -t 1", model, CLIP, b), 0);
+    assert_non_null(strstr(out, "mapped from"));
+    assert_same_npy(a, b);
+    assert_int_equal(run_cli(out, sizeof out, "vocode --model %s %s -o %s --seed 5 -t 1 --fold off", model, CLIP, b), 0);
+    assert_null(strstr(out, "fold"));
+    /* a damaged fold file: a note, then the path without it; an error where asked for by name */
+    assert_int_equal(sh("printf 'X' | dd of=%s bs=1 seek=4000 conv=notrunc status=none", fold), 0);
+    assert_int_equal(run_cli(out, sizeof out, "vocode --model %s %s -o %s --seed 5 -t 1", model, CLIP, b), 0);
+    assert_non_null(strstr(out, "note: not using the fold file"));
+    assert_non_null(strstr(out, "checksum"));
+    assert_int_equal(run_cli(out, sizeof out, "vocode --model %s %s -o %s --fold-file %s", model, CLIP, b, fold), 2);
+    assert_non_null(strstr(out, "checksum"));
+    /* another model's fold; options that contradict --fold-file; a fold that cannot be written */
+    assert_int_equal(run_cli(out, sizeof out, "fold --model %s -q -o %s", model, fold), 0);
+    assert_int_equal(run_cli(out, sizeof out, "vocode --model %s/models/speech16k.safetensors %s -o %s --fold-file %s",
+                             WG_SOURCE_DIR, CLIP, b, fold), 2);
+    assert_non_null(strstr(out, "waveglow fold"));
+    assert_int_equal(run_cli(out, sizeof out, "vocode --model %s %s -o %s --fold off --fold-file %s", model, CLIP, b,
+                             fold), 2);
+    assert_int_equal(run_cli(out, sizeof out, "vocode --model %s %s -o %s --stream --fold-file %s", model, CLIP, b,
+                             fold), 2);
+    assert_int_equal(run_cli(out, sizeof out, "fold --model %s -o /nonexistent/dir/x.fold", model), 2);
+    assert_non_null(strstr(out, "/nonexistent/dir"));
+    assert_int_equal(run_cli(out, sizeof out, "fold"), 2);
+    assert_int_equal(run_cli(out, sizeof out, "fold --help"), 0);
+    assert_non_null(strstr(out, "usage: waveglow fold"));
+}
+
 static void test_score(void **state) {
     (void)state;
     assert_int_equal(
@@ -187,6 +243,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_encode_decode_round_trip),
         cmocka_unit_test(test_vocode_is_deterministic),
+        cmocka_unit_test(test_fold_command),
         cmocka_unit_test(test_score),
         cmocka_unit_test(test_ten_minutes_in_bounded_memory),
     };

@@ -512,6 +512,113 @@ static void test_cond_fold(void **state) {
     wg_model_free(m);
 }
 
+/* A copy of m with its own parameters, one of them (params index `tweak`, or none where
+ * tweak == SIZE_MAX) moved by 1e-3. */
+static wg_model *model_copy(const wg_model *m, size_t tweak) {
+    float *p = malloc(m->table.total * sizeof(float));
+    memcpy(p, m->params, m->table.total * sizeof(float));
+    if (tweak != SIZE_MAX) p[tweak] += 1e-3f;
+    wg_model *c;
+    wg_error err = {0};
+    assert_int_equal(wg_model_from_params(&m->cfg, p, "copy", &c, &err), 0);
+    return c;
+}
+
+static void flip_byte(const char *path, long offset) {
+    FILE *fp = fopen(path, "r+b");
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, offset, SEEK_SET), 0);
+    int b = fgetc(fp);
+    assert_int_equal(fseek(fp, offset, SEEK_SET), 0);
+    fputc(b ^ 0x10, fp);
+    assert_int_equal(fclose(fp), 0);
+}
+
+/* A fold saved to a file (foldfile.h) and mapped into a model with the same weights is the same
+ * fold, bit for bit, in the layout it was saved in (the BLAS's, and groups of 2), and synthesises
+ * the same audio; a model with other cond or upsampler weights refuses it, as does a damaged,
+ * cut or foreign file, and a refused load leaves the model's fold as it was; a model with no fold
+ * has none to save. */
+static void test_fold_file(void **state) {
+    (void)state;
+    wg_config cfg = make_config(16000, 128, 20, 4, 8, 2, 2, 4, 8, 3);
+    wg_model *m = random_model(&cfg), *same = model_copy(m, SIZE_MAX);
+    size_t M = (size_t)cfg.n_mel_channels, frames = 29, T = wg_synth_samples(m, frames);
+    size_t fold_floats = wg_cond_fold_floats(&cfg) / (size_t)cfg.n_flows, CL2 = 2 * 8 * 4;
+    float *mel = malloc(M * frames * sizeof(float)), *a = malloc(T * sizeof(float)), *b = malloc(T * sizeof(float));
+    for (size_t i = 0; i < M * frames; i++) mel[i] = -4.0f + nrand();
+    char path[512], bad[512];
+    tmp_path(path, sizeof path, "model.fold");
+    tmp_path(bad, sizeof bad, "bad.fold");
+    wg_error err = {0};
+    wg_run_params p = wg_run_default_params();
+    p.n_threads = 1;
+    assert_int_equal(wg_model_save_fold(m, path, &err), WG_EINVAL);
+    assert_false(file_exists(path));
+    size_t groups[] = {0, 2}; /* 0: what wg_model_fold_conditioning picks */
+    for (size_t gi = 0; gi < 2; gi++) {
+        if (groups[gi])
+            assert_int_equal(wg_cond_fold_build(m, SIZE_MAX, groups[gi], 0, &err), 0);
+        else
+            assert_int_equal(wg_model_fold_conditioning(m, SIZE_MAX, &err), 0);
+        wg_model_set_fold_min_frames(m, 0);
+        assert_int_equal(wg_synthesize(m, mel, frames, 0.6f, 7, a, &p, &err), 0);
+        assert_int_equal(wg_model_save_fold(m, path, &err), 0);
+        assert_int_equal(wg_model_load_fold(same, path, &err), 0);
+        assert_true(wg_model_get_info(same).folded && same->cond_fold_map_bytes > 0);
+        assert_int_equal(same->cond_fold_group_rows, m->cond_fold_group_rows);
+        assert_int_equal(same->cond_fold_chunk_frames, m->cond_fold_chunk_frames);
+        for (int k = 0; k < cfg.n_flows; k++) {
+            assert_memory_equal(same->flows[k].cond_fold, m->flows[k].cond_fold, fold_floats - CL2);
+            assert_memory_equal(same->flows[k].cond_fold_b, m->flows[k].cond_fold_b, CL2 * sizeof(float));
+        }
+        wg_model_set_fold_min_frames(same, 0);
+        assert_int_equal(wg_synthesize(same, mel, frames, 0.6f, 7, b, &p, &err), 0);
+        printf("fold file, groups of %zu rows: audio max |diff| against the model it was saved from %.2e\n",
+               same->cond_fold_group_rows, max_abs_diff(a, b, T));
+        assert_true(max_abs_diff(a, b, T) == 0);
+    }
+    /* other cond or upsampler weights: refused, the model unfolded as it was */
+    size_t cond_b = (size_t)(m->flows[1].cond_b - m->params), up_w = (size_t)(m->upsample_w - m->params);
+    size_t tweaks[] = {cond_b + 3, up_w + 77};
+    for (size_t ti = 0; ti < 2; ti++) {
+        wg_model *other = model_copy(m, tweaks[ti]);
+        assert_int_equal(wg_model_load_fold(other, path, &err), WG_ECONFIG);
+        printf("%s\n", err.message);
+        assert_non_null(strstr(err.message, "waveglow fold"));
+        assert_false(wg_model_get_info(other).folded);
+        wg_model_free(other);
+    }
+    /* a byte of the data changed, a cut file, no file, a safetensors file of something else: refused,
+     * and `same` keeps the fold it holds */
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(sh("cp %s %s", path, bad), 0);
+    flip_byte(bad, (long)st.st_size - 4 * (long)CL2 - 5);
+    assert_int_equal(wg_model_load_fold(same, bad, &err), WG_EFORMAT);
+    printf("%s\n", err.message);
+    assert_non_null(strstr(err.message, "checksum"));
+    assert_int_equal(sh("cp %s %s && truncate -s %ld %s", path, bad, (long)st.st_size - 100, bad), 0);
+    assert_true(wg_model_load_fold(same, bad, &err) < 0);
+    printf("%s\n", err.message);
+    assert_int_equal(wg_model_load_fold(same, "/nonexistent/model.fold", &err), WG_EIO);
+    wg_st_entry e = {"cond_fold.0", 1, {4}, mel};
+    assert_int_equal(wg_st_write(bad, &e, 1, NULL, &err), 0);
+    assert_int_equal(wg_model_load_fold(same, bad, &err), WG_EFORMAT);
+    printf("%s\n", err.message);
+    assert_non_null(strstr(err.message, "not a conditioning fold file"));
+    assert_true(wg_model_get_info(same).folded);
+    assert_int_equal(wg_synthesize(same, mel, frames, 0.6f, 7, b, &p, &err), 0);
+    assert_true(max_abs_diff(a, b, T) == 0);
+    /* a config with no fold (hop 100 is no multiple of n_group 8) */
+    wg_config odd = make_config(16000, 100, 8, 2, 4, 2, 2, 2, 8, 3);
+    wg_model *o = random_model(&odd);
+    assert_int_equal(wg_model_load_fold(o, path, &err), WG_EUNSUPPORTED);
+    wg_model_free(o);
+    free(mel), free(a), free(b);
+    wg_model_free(m), wg_model_free(same);
+}
+
 /* wg_cond_fold_apply alone: every row of pre, over windows that start and end inside a frame,
  * as short as one step and many frames long (several six-frame blocks and a ragged one),
  * against in_b + cond_b + cond_w · (the upsampled mel) in float64. pre starts as NaN, so a step
@@ -822,6 +929,7 @@ int main(void) {
         cmocka_unit_test(test_team_matches_one_thread),
         cmocka_unit_test(test_workspace_reuse),
         cmocka_unit_test(test_cond_fold),
+        cmocka_unit_test(test_fold_file),
         cmocka_unit_test(test_cond_fold_apply_windows),
         cmocka_unit_test(test_upsampler_against_direct_sum),
         cmocka_unit_test(test_wn_cond_batches_agree),

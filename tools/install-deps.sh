@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libsndfile1-dev libfftw3-dev portaudio19-dev libasound2-dev libjack-jackd2-dev libopenblas-dev
-  libcmocka-dev libcjson-dev libsamplerate0-dev libcairo2-dev libopenmpi-dev openmpi-bin
+  libcmocka-dev libcjson-dev libsamplerate0-dev libxxhash-dev libcairo2-dev libopenmpi-dev openmpi-bin
   python3-numpy python3-torch python3-torchaudio ffmpeg clang libclang-rt-14-dev valgrind
 )
 

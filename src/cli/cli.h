@@ -77,12 +77,21 @@ double cli_sigma(const wg_model *model, double sigma_option);
 #define CLI_FOLD_AUTO_BYTES ((size_t)1 << 30)
 #define CLI_FOLD_HELP                                                                                               \
     "      --fold W        fold the upsampler into the flows' cond convs first, trading memory for\n"                \
-    "                      speed on long inputs: auto (default: from about 20 s of audio), on, off\n"
+    "                      speed: auto (default: map the fold file beside the model, M.fold, where\n"                \
+    "                      `waveglow fold` wrote one; else build it from about 20 s of audio), on, off\n"            \
+    "      --fold-file F   map the fold from F (written by `waveglow fold`) instead\n"
 enum { CLI_FOLD_OFF = 0, CLI_FOLD_ON = 1, CLI_FOLD_AUTO = 2 };
 bool cli_parse_fold(const char *cmd, const char *text, int *mode);
-/* Folds `model` for a job of `samples` samples as `mode` says; 0, or CLI_BAD with the reason
- * printed where --fold on could not fold. */
-int cli_fold(const char *cmd, wg_model *model, int mode, size_t samples, bool quiet);
+/* Where `waveglow fold` writes a model's fold file by default and vocode looks for it: the model
+ * path with .safetensors (if it ends so) replaced by .fold. false if it does not fit in size. */
+bool cli_fold_path(const char *model_path, char *path, size_t size);
+/* Folds `model` for a job of `samples` samples as `mode` says: from fold_file where not NULL
+ * (any failure is the job's), else from the model's fold file where there is one and any window
+ * would use it (one that fails is a note), else by building it where that pays, on `threads` BLAS
+ * threads (0: all cores). 0, or CLI_BAD with the reason printed where --fold on or --fold-file
+ * could not fold. */
+int cli_fold(const char *cmd, wg_model *model, const char *model_path, const char *fold_file, int mode,
+             size_t samples, int threads, bool quiet);
 
 /* Encodes one audio file (its own mel, or the mel in mel_path when not NULL), cut to whole
  * groups (said when note_cut and not quiet): *z (the caller frees it) holds *n samples' latent,
@@ -109,6 +118,7 @@ int cmd_vocode(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_fold(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_play(int argc, char **argv);
 

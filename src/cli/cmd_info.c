@@ -57,7 +57,8 @@ int cmd_info(int argc, char **argv) {
     if (synthesis_sigma > 0)
         printf("  synthesis sigma: %g (the model's default latent temperature)\n", synthesis_sigma);
     if (info.fold_bytes)
-        printf("  conditioning fold (vocode --fold): %.1f MB; its build costs the FLOPs it saves in %.1f s of audio\n",
+        printf("  conditioning fold (waveglow fold, vocode --fold): %.1f MB; its build costs the FLOPs it saves in "
+               "%.1f s of audio\n",
                info.fold_bytes / 1e6, (double)info.fold_breakeven_samples / cfg.sampling_rate);
     return CLI_OK;
 }

@@ -8,7 +8,8 @@
 
 static const char *help =
     "usage: waveglow vocode --model M IN.(wav|npy) -o OUT.(wav|npy) [--sigma S] [--seed N]\n"
-    "                       [--denoise K] [--float] [--threads N] [--fold auto] [--quiet]\n\n"
+    "                       [--denoise K] [--float] [--threads N] [--fold auto] [--fold-file F]\n"
+    "                       [--quiet]\n\n"
     "Synthesises speech from a log-mel: IN.npy is a (n_mel, frames) mel as a TTS front end writes\n"
     "it; any other IN is audio, whose mel is computed first (copy-synthesis). The latent is drawn\n"
     "from a counter-based generator, so a seed gives the same audio on any machine and however the\n"
@@ -58,9 +59,10 @@ int cmd_vocode(int argc, char **argv) {
                                          {"chunk", required_argument, 0, 'K'},
                                          {"resample", required_argument, 0, 'R'},
                                          {"fold", required_argument, 0, 'f'},
+                                         {"fold-file", required_argument, 0, 'P'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    const char *model_path = NULL, *out = NULL;
+    const char *model_path = NULL, *out = NULL, *fold_file = NULL;
     double sigma = -1, denoise = 0; /* sigma < 0: the model's own (cli_sigma) */
     long seed = 0, threads = 0;
     bool as_float = false, quiet = false, stream = false;
@@ -88,6 +90,7 @@ int cmd_vocode(int argc, char **argv) {
         case 'f':
             if (!cli_parse_fold("vocode", optarg, &fold)) return CLI_BAD;
             break;
+        case 'P': fold_file = optarg; break;
         case 'C':
             if (!cli_parse_context("vocode", optarg, &context_ms)) return CLI_BAD;
             break;
@@ -113,6 +116,8 @@ int cmd_vocode(int argc, char **argv) {
         return cli_usage("vocode", "missing --model M");
     if (!out)
         return cli_usage("vocode", "missing -o OUT");
+    if (fold_file && (fold == CLI_FOLD_OFF || stream))
+        return cli_usage("vocode", "--fold-file cannot go with %s", stream ? "--stream" : "--fold off");
     const char *in = argv[optind];
     wg_config cfg;
     wg_model *model = NULL;
@@ -137,7 +142,7 @@ int cmd_vocode(int argc, char **argv) {
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     /* --stream runs play's pipeline, which does not fold: the build would delay the first audio */
-    if (!stream && (rc = cli_fold("vocode", model, fold, n, quiet)))
+    if (!stream && (rc = cli_fold("vocode", model, model_path, fold_file, fold, n, (int)threads, quiet)))
         goto done;
     if ((stream ? stream_synthesize(model, &mel, (float)sigma, (uint64_t)seed, context_ms, chunk_ms, (int)threads, audio, n, &err)
                 : wg_synthesize(model, mel.data, mel.shape[1], (float)sigma, (uint64_t)seed, audio, &p, &err)) ||

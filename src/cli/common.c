@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "condfold.h"
+#include "kernels.h"
 
 int cli_error(const char *cmd, const wg_error *err) {
     fprintf(stderr, "waveglow %s: %s\n", cmd, err->message[0] ? err->message : wg_strerror(err->code));
@@ -228,23 +230,57 @@ bool cli_parse_fold(const char *cmd, const char *text, int *mode) {
     return false;
 }
 
-int cli_fold(const char *cmd, wg_model *model, int mode, size_t samples, bool quiet) {
+bool cli_fold_path(const char *model_path, char *path, size_t size) {
+    size_t n = strlen(model_path), ext = strlen(".safetensors");
+    if (cli_has_suffix(model_path, ".safetensors")) n -= ext;
+    return snprintf(path, size, "%.*s.fold", (int)n, model_path) < (int)size;
+}
+
+static double seconds_since(const struct timespec *t0) {
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (t1.tv_sec - t0->tv_sec) + 1e-9 * (t1.tv_nsec - t0->tv_nsec);
+}
+
+int cli_fold(const char *cmd, wg_model *model, const char *model_path, const char *fold_file, int mode,
+             size_t samples, int threads, bool quiet) {
     wg_model_info info = wg_model_get_info(model);
-    if (mode == CLI_FOLD_OFF ||
-        (mode == CLI_FOLD_AUTO && (!info.fold_bytes || info.fold_bytes > CLI_FOLD_AUTO_BYTES ||
-                                   samples < 2 * info.fold_breakeven_samples)))
+    const wg_config *cfg = wg_model_config(model);
+    if (mode == CLI_FOLD_OFF)
         return 0;
-    struct timespec t0, t1;
+    char side[4096];
+    const char *file = fold_file;
+    /* windows of fewer frames than the fold's minimum never read it, so short inputs skip the map */
+    size_t frames = samples / (size_t)cfg->hop_length;
+    if (!file && info.fold_bytes && frames >= WG_COND_FOLD_MIN_FRAMES && cli_fold_path(model_path, side, sizeof side) &&
+        access(side, F_OK) == 0)
+        file = side;
+    struct timespec t0;
     wg_error err = {0};
+    if (file) {
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        if (!wg_model_load_fold(model, file, &err)) {
+            if (!quiet)
+                fprintf(stderr, "waveglow %s: conditioning fold (%.0f MB) mapped from %s in %.3f s\n", cmd,
+                        info.fold_bytes / 1e6, file, seconds_since(&t0));
+            return 0;
+        }
+        fprintf(stderr, "waveglow %s: %s%s\n", cmd, fold_file ? "" : "note: not using the fold file: ", err.message);
+        if (fold_file)
+            return CLI_BAD;
+    }
+    if (mode == CLI_FOLD_AUTO && (!info.fold_bytes || info.fold_bytes > CLI_FOLD_AUTO_BYTES ||
+                                  samples < 2 * info.fold_breakeven_samples))
+        return 0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    wg_set_threads(threads); /* the build's GEMMs, on the job's threads */
     if (wg_model_fold_conditioning(model, SIZE_MAX, &err)) {
         fprintf(stderr, "waveglow %s: %s%s\n", cmd, mode == CLI_FOLD_AUTO ? "note: not folding: " : "", err.message);
         return mode == CLI_FOLD_AUTO ? 0 : CLI_BAD;
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
     if (!quiet)
         fprintf(stderr, "waveglow %s: conditioning folded (%.0f MB) in %.2f s\n", cmd, info.fold_bytes / 1e6,
-                (t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec));
+                seconds_since(&t0));
     return 0;
 }
 

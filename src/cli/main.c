@@ -16,6 +16,7 @@ static const cli_command commands[] = {
     {"compare", cmd_compare, "objective comparison of two audio files, with thresholds and a picture"},
     {"train", cmd_train, "train a model by maximum likelihood on a folder or list of audio files"},
     {"export", cmd_export, "write a model file from a training checkpoint"},
+    {"fold", cmd_fold, "build a model's conditioning fold once, into a file that vocode maps in"},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 
