@@ -476,6 +476,8 @@ WG_SIMD_CLONES static int frame_magnitude(wg_mel *m, const float *x, size_t n, s
         } else
             k = split_inlane(z, tc + 2 * half, ts + 2 * half, half, end, lane_order, mag);
     }
+#else
+    (void)lane_order; /* no AVX2 split here (clang, other CPUs): bins in natural order */
 #endif
     int split_end = k;
     typedef uint64_t __attribute__((may_alias)) word;
@@ -547,6 +549,8 @@ WG_SIMD_CLONES int wg_mel_compute(wg_mel *m, const float *x, size_t n, float *ou
         if (inlane)
             transpose_inlane(m, m->rows, m->mag, split_end, m->n_used);
         else
+#else
+        (void)split_end;
 #endif
             to_bin_major(m->rows, (size_t)m->n_freq, m->mag, m->n_used);
         for (int j = 0; j < m->n_mel; j++) {
