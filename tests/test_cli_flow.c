@@ -133,7 +133,8 @@ static void assert_same_npy(const char *x_path, const char *y_path) {
 }
 
 /* `waveglow fold` writes the fold beside the model, where vocode finds and maps it: the audio of
- * `--fold on` (which builds it in the process), bit for bit; --fold off leaves it alone; a
+ * `--fold on` (which builds it in the process), bit for bit; encode, decode and score map it
+ * too (decode(encode(x)) = x through it); --fold off leaves it alone; a
  * damaged one is a note and the unfolded path, and an error when given by --fold-file, as is
  * one built from another model. */
 static void test_fold_command(void **state) {
@@ -154,6 +155,30 @@ static void test_fold_command(void **state) {
     assert_same_npy(a, b);
     assert_int_equal(run_cli(out, sizeof out, "vocode --model %s %s -o %s --seed 5 -t 1 --fold off", model, CLIP, b), 0);
     assert_null(strstr(out, "fold"));
+    /* encode, decode and score map it too: decode(encode(x)) = x through the mapped fold */
+    char z[512], mel[512];
+    tmp_path(z, sizeof z, "fold-z.npy");
+    tmp_path(mel, sizeof mel, "fold-mel.npy");
+    assert_int_equal(run_cli(out, sizeof out, "encode --model %s %s -o %s -t 1", model, CLIP, z), 0);
+    assert_non_null(strstr(out, "mapped from"));
+    assert_int_equal(run_cli(out, sizeof out, "mel --model %s %s -o %s -q", model, CLIP, mel), 0);
+    assert_int_equal(run_cli(out, sizeof out, "decode --model %s --mel %s %s -o %s -t 1", model, mel, z, b), 0);
+    assert_non_null(strstr(out, "mapped from"));
+    wg_array y;
+    wg_audio x;
+    wg_error err = {0};
+    assert_int_equal(wg_npy_read(b, &y, &err), 0);
+    assert_int_equal(wg_audio_read(CLIP, 22050, NULL, &x, &err), 0);
+    double e = max_abs_diff(y.data, x.samples, y.shape[0]) / max_abs(x.samples, y.shape[0]);
+    printf("decode(encode(x)) through the mapped fold: max |err| / max |x| = %.2e\n", e);
+    assert_true(e <= 1e-5);
+    wg_array_free(&y);
+    wg_audio_free(&x);
+    assert_int_equal(run_cli(out, sizeof out, "score --model %s %s -t 1", model, CLIP), 0);
+    assert_non_null(strstr(out, "mapped from"));
+    assert_int_equal(run_cli(out, sizeof out, "score --model %s %s -t 1 --fold off", model, CLIP), 0);
+    assert_null(strstr(out, "fold"));
+    assert_int_equal(run_cli(out, sizeof out, "score --model %s %s --fold maybe", model, CLIP), 2);
     /* a damaged fold file: a note, then the path without it; an error where asked for by name */
     assert_int_equal(sh("printf 'X' | dd of=%s bs=1 seek=4000 conv=notrunc status=none", fold), 0);
     assert_int_equal(run_cli(out, sizeof out, "vocode --model %s %s -o %s --seed 5 -t 1", model, CLIP, b), 0);
@@ -170,6 +195,7 @@ static void test_fold_command(void **state) {
                              fold), 2);
     assert_int_equal(run_cli(out, sizeof out, "vocode --model %s %s -o %s --stream --fold-file %s", model, CLIP, b,
                              fold), 2);
+    assert_int_equal(run_cli(out, sizeof out, "score --model %s %s --fold off --fold-file %s", model, CLIP, fold), 2);
     assert_int_equal(run_cli(out, sizeof out, "fold --model %s -o /nonexistent/dir/x.fold", model), 2);
     assert_non_null(strstr(out, "/nonexistent/dir"));
     assert_int_equal(run_cli(out, sizeof out, "fold"), 2);

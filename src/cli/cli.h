@@ -80,11 +80,21 @@ double cli_sigma(const wg_model *model, double sigma_option);
     "                      speed: auto (default: map the fold file beside the model, M.fold, where\n"                \
     "                      `waveglow fold` wrote one; else build it from about 20 s of audio), on, off\n"            \
     "      --fold-file F   map the fold from F (written by `waveglow fold`) instead\n"
+/* the same for commands that learn the length as they read their input (encode, score) */
+#define CLI_FOLD_MAP_HELP                                                                                           \
+    "      --fold W        fold the upsampler into the flows' cond convs first: auto (default: map the\n"             \
+    "                      fold file beside the model, M.fold, where `waveglow fold` wrote one), on\n"              \
+    "                      (else build it: worth it for about 20 s of audio or more), off\n"                       \
+    "      --fold-file F   map the fold from F (written by `waveglow fold`) instead\n"
 enum { CLI_FOLD_OFF = 0, CLI_FOLD_ON = 1, CLI_FOLD_AUTO = 2 };
+/* cli_fold's samples where the job's length is not known before it starts: auto maps, never builds */
+#define CLI_FOLD_UNKNOWN_LENGTH ((size_t)-1)
 bool cli_parse_fold(const char *cmd, const char *text, int *mode);
 /* Where `waveglow fold` writes a model's fold file by default and vocode looks for it: the model
  * path with .safetensors (if it ends so) replaced by .fold. false if it does not fit in size. */
 bool cli_fold_path(const char *model_path, char *path, size_t size);
+/* Checks --fold-file against --fold (and --stream where `streaming`); true, or false with usage printed. */
+bool cli_fold_options_agree(const char *cmd, int mode, const char *fold_file, bool streaming);
 /* Folds `model` for a job of `samples` samples as `mode` says: from fold_file where not NULL
  * (any failure is the job's), else from the model's fold file where there is one and any window
  * would use it (one that fails is a note), else by building it where that pays, on `threads` BLAS

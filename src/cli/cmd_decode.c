@@ -7,7 +7,7 @@
 
 static const char *help =
     "usage: waveglow decode --model M --mel MEL.npy Z.npy -o OUT.(wav|npy) [--sigma S] [--float]\n"
-    "                       [--threads N] [--quiet]\n\n"
+    "                       [--threads N] [--fold auto] [--fold-file F] [--quiet]\n\n"
     "Runs the flow in reverse on S * Z, conditioned on MEL (n_mel, frames). Z is (n_group, steps) as\n"
     "`encode` writes it and gives the output length, steps * n_group samples, which the mel must\n"
     "cover; with the default S = 1 and encode's mel, decode(encode(x)) = x. An .npy output holds the\n"
@@ -17,7 +17,7 @@ static const char *help =
     "  -o, --output OUT    .wav or .npy\n"
     "  -s, --sigma S       scale of the latent (default 1)\n"
     "      --float         write a float32 WAV instead of PCM16\n"
-    "  -t, --threads N     threads (default: all cores)\n"
+    "  -t, --threads N     threads (default: all cores)\n" CLI_FOLD_HELP
     "  -q, --quiet         no progress or notes\n"
     "  -h, --help          this text\n";
 
@@ -29,9 +29,12 @@ int cmd_decode(int argc, char **argv) {
                                          {"float", no_argument, 0, 'F'},
                                          {"threads", required_argument, 0, 't'},
                                          {"quiet", no_argument, 0, 'q'},
+                                         {"fold", required_argument, 0, 'f'},
+                                         {"fold-file", required_argument, 0, 'P'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    const char *model_path = NULL, *mel_path = NULL, *out = NULL;
+    const char *model_path = NULL, *mel_path = NULL, *out = NULL, *fold_file = NULL;
+    int fold = CLI_FOLD_AUTO;
     double sigma = 1.0;
     bool as_float = false, quiet = false;
     long threads = 0;
@@ -51,6 +54,10 @@ int cmd_decode(int argc, char **argv) {
                 return CLI_BAD;
             break;
         case 'q': quiet = true; break;
+        case 'f':
+            if (!cli_parse_fold("decode", optarg, &fold)) return CLI_BAD;
+            break;
+        case 'P': fold_file = optarg; break;
         case 'h': fputs(help, stdout); return CLI_OK;
         default: return cli_usage("decode", "unknown option");
         }
@@ -63,6 +70,8 @@ int cmd_decode(int argc, char **argv) {
         return cli_usage("decode", "missing --mel MEL.npy");
     if (!out)
         return cli_usage("decode", "missing -o OUT");
+    if (!cli_fold_options_agree("decode", fold, fold_file, false))
+        return CLI_BAD;
     const char *zpath = argv[optind];
     wg_config cfg;
     wg_model *model = NULL;
@@ -99,6 +108,8 @@ int cmd_decode(int argc, char **argv) {
         goto done;
     }
     wg_run_params p = cli_run_params("decode", threads, quiet);
+    if ((rc = cli_fold("decode", model, model_path, fold_file, fold, n, (int)threads, quiet)))
+        goto done;
     if (wg_decode(model, mel.data, mel.shape[1], z.data, n, (float)sigma, audio, &p, &err)) {
         fprintf(stderr, "waveglow decode: %s: %s\n", zpath, err.message);
         rc = CLI_BAD;

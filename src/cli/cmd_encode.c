@@ -7,7 +7,8 @@
 #include "cli.h"
 
 static const char *help =
-    "usage: waveglow encode --model M IN [--mel MEL.npy] -o Z.npy [--json] [--threads N] [--quiet]\n\n"
+    "usage: waveglow encode --model M IN [--mel MEL.npy] -o Z.npy [--json] [--threads N] [--fold auto]\n"
+    "                       [--fold-file F] [--quiet]\n\n"
     "Runs the flow forward: audio -> latent z, float32 .npy of shape (n_group, samples / n_group)\n"
     "in NVIDIA's layout (early outputs first), and prints the terms of the exact log-likelihood\n"
     "log p(x) = sum log N(z; 0, sigma^2) + sum log_s + sum log|det W|, with sigma the model's prior.\n"
@@ -16,7 +17,7 @@ static const char *help =
     "      --mel MEL.npy   condition on this (n_mel, frames) mel instead of IN's own\n"
     "  -o, --output Z.npy  where to write z\n"
     "      --json          print the likelihood as JSON on stdout\n"
-    "  -t, --threads N     threads (default: all cores)\n"
+    "  -t, --threads N     threads (default: all cores)\n" CLI_FOLD_MAP_HELP
     "  -q, --quiet         no progress or notes\n" CLI_RESAMPLE_HELP "  -h, --help          this text\n";
 
 void cli_print_likelihood(const char *name, const wg_likelihood *lk) {
@@ -48,10 +49,14 @@ int cmd_encode(int argc, char **argv) {
                                          {"json", no_argument, 0, 'j'},
                                          {"threads", required_argument, 0, 't'},
                                          {"quiet", no_argument, 0, 'q'},
+                                         {"fold", required_argument, 0, 'f'},
+                                         {"fold-file", required_argument, 0, 'P'},
                                          {"resample", required_argument, 0, 'R'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *model_path = NULL, *mel_path = NULL, *out = NULL;
+    const char *fold_file = NULL;
+    int fold = CLI_FOLD_AUTO;
     bool json = false, quiet = false;
     long threads = 0;
     int c;
@@ -66,6 +71,10 @@ int cmd_encode(int argc, char **argv) {
                 return CLI_BAD;
             break;
         case 'q': quiet = true; break;
+        case 'f':
+            if (!cli_parse_fold("encode", optarg, &fold)) return CLI_BAD;
+            break;
+        case 'P': fold_file = optarg; break;
         case 'R':
             if (!cli_set_resample("encode", optarg))
                 return CLI_BAD;
@@ -78,6 +87,8 @@ int cmd_encode(int argc, char **argv) {
         return cli_usage("encode", "expected exactly one input audio file");
     if (!model_path)
         return cli_usage("encode", "missing --model M");
+    if (!cli_fold_options_agree("encode", fold, fold_file, false))
+        return CLI_BAD;
     if (!out)
         return cli_usage("encode", "missing -o Z.npy");
     const char *in = argv[optind];
@@ -92,6 +103,9 @@ int cmd_encode(int argc, char **argv) {
     size_t n = 0, G = (size_t)cfg.n_group;
     wg_likelihood lk;
     wg_run_params p = cli_run_params("encode", threads, quiet || json);
+    if ((rc = cli_fold("encode", model, model_path, fold_file, fold, CLI_FOLD_UNKNOWN_LENGTH, (int)threads,
+                       quiet || json)))
+        goto done;
     if ((rc = cli_encode_file("encode", in, mel_path, model, quiet || json, true, &p, &z, &n, &lk)))
         goto done;
     wg_error err = {0};

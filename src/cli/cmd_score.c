@@ -8,7 +8,8 @@
 #include "cli.h"
 
 static const char *help =
-    "usage: waveglow score --model M FILE... [--json] [--threads N] [--quiet]\n\n"
+    "usage: waveglow score --model M FILE... [--json] [--threads N] [--fold auto] [--fold-file F]\n"
+    "                      [--quiet]\n\n"
     "The exact log-likelihood of each audio file under the model (its own mel as conditioning), and\n"
     "the total over all files: density estimation, or anomaly detection by threshold. Two columns:\n"
     "log p, in nats per sample of the [-1, 1] signal (higher is more likely), and the negative\n"
@@ -16,7 +17,7 @@ static const char *help =
     "A file that cannot be read is reported and scored as missing; the exit code is then 2.\n\n"
     "  -m, --model M       model file (.safetensors)\n"
     "      --json          one JSON document on stdout\n"
-    "  -t, --threads N     threads (default: all cores)\n"
+    "  -t, --threads N     threads (default: all cores)\n" CLI_FOLD_MAP_HELP
     "  -q, --quiet         only the results\n" CLI_RESAMPLE_HELP "  -h, --help          this text\n";
 
 /* a file's row and the total's share this layout, which scripts (and test_score) parse */
@@ -30,10 +31,14 @@ int cmd_score(int argc, char **argv) {
                                          {"json", no_argument, 0, 'j'},
                                          {"threads", required_argument, 0, 't'},
                                          {"quiet", no_argument, 0, 'q'},
+                                         {"fold", required_argument, 0, 'f'},
+                                         {"fold-file", required_argument, 0, 'P'},
                                          {"resample", required_argument, 0, 'R'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *model_path = NULL;
+    const char *fold_file = NULL;
+    int fold = CLI_FOLD_AUTO;
     bool json = false, quiet = false;
     long threads = 0;
     int c;
@@ -46,6 +51,10 @@ int cmd_score(int argc, char **argv) {
                 return CLI_BAD;
             break;
         case 'q': quiet = true; break;
+        case 'f':
+            if (!cli_parse_fold("score", optarg, &fold)) return CLI_BAD;
+            break;
+        case 'P': fold_file = optarg; break;
         case 'R':
             if (!cli_set_resample("score", optarg))
                 return CLI_BAD;
@@ -58,11 +67,18 @@ int cmd_score(int argc, char **argv) {
         return cli_usage("score", "expected one or more audio files");
     if (!model_path)
         return cli_usage("score", "missing --model M");
+    if (!cli_fold_options_agree("score", fold, fold_file, false))
+        return CLI_BAD;
     wg_config cfg;
     wg_model *model = NULL;
     int rc = cli_load_config("score", model_path, NULL, &cfg, &model);
     if (rc)
         return rc;
+    if ((rc = cli_fold("score", model, model_path, fold_file, fold, CLI_FOLD_UNKNOWN_LENGTH, (int)threads,
+                       quiet || json))) {
+        wg_model_free(model);
+        return rc;
+    }
     cJSON *root = cJSON_CreateObject(), *files = cJSON_AddArrayToObject(root, "files");
     double total_ll = 0;
     size_t total_n = 0, n_failed = 0;

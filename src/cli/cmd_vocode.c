@@ -116,8 +116,8 @@ int cmd_vocode(int argc, char **argv) {
         return cli_usage("vocode", "missing --model M");
     if (!out)
         return cli_usage("vocode", "missing -o OUT");
-    if (fold_file && (fold == CLI_FOLD_OFF || stream))
-        return cli_usage("vocode", "--fold-file cannot go with %s", stream ? "--stream" : "--fold off");
+    if (!cli_fold_options_agree("vocode", fold, fold_file, stream))
+        return CLI_BAD;
     const char *in = argv[optind];
     wg_config cfg;
     wg_model *model = NULL;

@@ -230,6 +230,14 @@ bool cli_parse_fold(const char *cmd, const char *text, int *mode) {
     return false;
 }
 
+bool cli_fold_options_agree(const char *cmd, int mode, const char *fold_file, bool streaming) {
+    if (fold_file && (mode == CLI_FOLD_OFF || streaming)) {
+        cli_usage(cmd, "--fold-file cannot go with %s", streaming ? "--stream" : "--fold off");
+        return false;
+    }
+    return true;
+}
+
 bool cli_fold_path(const char *model_path, char *path, size_t size) {
     size_t n = strlen(model_path), ext = strlen(".safetensors");
     if (cli_has_suffix(model_path, ".safetensors")) n -= ext;
@@ -251,7 +259,7 @@ int cli_fold(const char *cmd, wg_model *model, const char *model_path, const cha
     char side[4096];
     const char *file = fold_file;
     /* windows of fewer frames than the fold's minimum never read it, so short inputs skip the map */
-    size_t frames = samples / (size_t)cfg->hop_length;
+    size_t frames = samples == CLI_FOLD_UNKNOWN_LENGTH ? SIZE_MAX : samples / (size_t)cfg->hop_length;
     if (!file && info.fold_bytes && frames >= WG_COND_FOLD_MIN_FRAMES && cli_fold_path(model_path, side, sizeof side) &&
         access(side, F_OK) == 0)
         file = side;
@@ -270,7 +278,7 @@ int cli_fold(const char *cmd, wg_model *model, const char *model_path, const cha
             return CLI_BAD;
     }
     if (mode == CLI_FOLD_AUTO && (!info.fold_bytes || info.fold_bytes > CLI_FOLD_AUTO_BYTES ||
-                                  samples < 2 * info.fold_breakeven_samples))
+                                  samples == CLI_FOLD_UNKNOWN_LENGTH || samples < 2 * info.fold_breakeven_samples))
         return 0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     wg_set_threads(threads); /* the build's GEMMs, on the job's threads */
