@@ -153,6 +153,9 @@ static void test_fold_command(void **state) {
     assert_int_equal(run_cli(out, sizeof out, "vocode --model %s %s -o %s --seed 5 -t 1", model, CLIP, b), 0);
     assert_non_null(strstr(out, "mapped from"));
     assert_same_npy(a, b);
+    assert_int_equal(run_cli(out, sizeof out, "info --model %s", model), 0);
+    assert_non_null(strstr(out, "fold file:"));
+    assert_non_null(strstr(out, "checked"));
     assert_int_equal(run_cli(out, sizeof out, "vocode --model %s %s -o %s --seed 5 -t 1 --fold off", model, CLIP, b), 0);
     assert_null(strstr(out, "fold"));
     /* encode, decode and score map it too: decode(encode(x)) = x through the mapped fold */
@@ -184,6 +187,8 @@ static void test_fold_command(void **state) {
     assert_int_equal(run_cli(out, sizeof out, "vocode --model %s %s -o %s --seed 5 -t 1", model, CLIP, b), 0);
     assert_non_null(strstr(out, "note: not using the fold file"));
     assert_non_null(strstr(out, "checksum"));
+    assert_int_equal(run_cli(out, sizeof out, "info --model %s", model), 0);
+    assert_non_null(strstr(out, "fold file: not used"));
     assert_int_equal(run_cli(out, sizeof out, "vocode --model %s %s -o %s --fold-file %s", model, CLIP, b, fold), 2);
     assert_non_null(strstr(out, "checksum"));
     /* another model's fold; options that contradict --fold-file; a fold that cannot be written */

@@ -1,13 +1,15 @@
 /* cmd_info.c — `waveglow info`: a model's or config's shape, size, receptive field and cost. */
 #include <getopt.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "cli.h"
 
 static const char *help =
     "usage: waveglow info (--model M | --config C.json)\n\n"
     "Prints the config, the parameter count, the receptive field in samples and milliseconds, and\n"
-    "the synthesis cost in FLOPs per second of audio. With --model every tensor is validated.\n\n"
+    "the synthesis cost in FLOPs per second of audio. With --model every tensor is validated, and\n"
+    "so is the model's fold file (M.fold, from `waveglow fold`) where there is one.\n\n"
     "  -m, --model M          a model file (.safetensors)\n"
     "  -c, --config C.json    an NVIDIA-layout config.json\n"
     "  -h, --help             this text\n";
@@ -38,6 +40,17 @@ int cmd_info(int argc, char **argv) {
         return rc;
     wg_model_info info = wg_config_info(&cfg);
     double synthesis_sigma = model ? wg_model_get_info(model).synthesis_sigma : 0;
+    /* the fold file beside the model, which vocode and the others would map: whether it loads */
+    char fold_path[4096], fold_note[4096 + 1024 + 128] = "";
+    if (model && info.fold_bytes && cli_fold_path(model_path, fold_path, sizeof fold_path) &&
+        access(fold_path, F_OK) == 0) {
+        wg_error err = {0};
+        if (wg_model_load_fold(model, fold_path, &err))
+            snprintf(fold_note, sizeof fold_note, "  fold file: not used: %s\n", err.message);
+        else
+            snprintf(fold_note, sizeof fold_note, "  fold file: %s (checked; vocode, decode, encode and score map it)\n",
+                     fold_path);
+    }
     wg_model_free(model);
     printf("%s\n", model_path ? model_path : config_path);
     printf("  data:      %d Hz, filter_length %d, hop_length %d, win_length %d, mel %g-%g Hz, segment %d\n",
@@ -60,5 +73,6 @@ int cmd_info(int argc, char **argv) {
         printf("  conditioning fold (waveglow fold, vocode --fold): %.1f MB; its build costs the FLOPs it saves in "
                "%.1f s of audio\n",
                info.fold_bytes / 1e6, (double)info.fold_breakeven_samples / cfg.sampling_rate);
+    fputs(fold_note, stdout);
     return CLI_OK;
 }
