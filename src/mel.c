@@ -8,7 +8,8 @@
  * and four independent sums a filter: one chain of dependent multiply-adds waits on each
  * one's latency, and double accumulation converts every magnitude (0.2 ms a minute of audio
  * more, with no change in the error against the float64 references: the FFT's dominates).
- * Frames go in blocks of MEL_BLOCK: each frame's magnitudes are written contiguously, then the
+ * Frames go in blocks of MEL_BLOCK: the block's transforms are made first, then each frame's
+ * magnitudes from its transform, written contiguously; then the
  * block's are transposed bin-major (on AVX2, 8 x 8 in registers by transpose_inlane; elsewhere a
  * loop GCC turns into a permute network), so the filter sums and logs run along frames, contiguous
  * in the (n_mel, frames) output, in vector registers. A block's sums are all made before its logs.
@@ -64,7 +65,9 @@ struct wg_mel {
     int finds_nonfinite; /* every sample reaches every filter sum: wg_mel_compute finds NaN and Inf there */
     float *window;       /* (n_fft): Hann of win_length, zero-padded to the centre */
     float *frame;        /* (n_fft) FFTW input */
-    fftwf_complex *spec; /* (n_freq) FFTW output: the half-length complex transform when n_fft is even */
+    fftwf_complex *spec; /* (MEL_BLOCK, spec_stride): a block's FFTW outputs, the half-length complex
+                          * transform when n_fft is even */
+    int spec_stride;     /* n_freq rounded up to 8 complexes: each slot 64-byte aligned, as FFTW's plan */
     float *twiddle;      /* (4 * n_fft/2) when n_fft is even: 0.5 cos of 2 pi k / n_fft, then 0.5 sin, then
                           * both again in split_inlane's order */
     float *reversed;     /* (2 * n_fft/2) when n_fft is even: spec's bins in reverse order */
@@ -73,8 +76,9 @@ struct wg_mel {
     float *sums;         /* (n_mel, MEL_BLOCK): a block's filter sums, before their logs */
     fftwf_plan plan;
     /* split_pairs' layout, where it runs (AVX2, n_fft/2 a multiple of 16, bins used past n_fft/4 + 8):
-     * groups i in [0, pair_hi) of 8 bins from 1 + 8i, and for i in [pair_lo, pair_hi) the mirror
-     * bins [n_fft/2 - 8 - 8i, n_fft/2 - 8i) from the same loads; pair_hi = 0 where it does not */
+     * groups i in [0, pair_hi + 2) of 8 bins from 1 + 8i, and for i in [pair_lo, pair_hi) the mirror
+     * bins [n_fft/2 - 8 - 8i, n_fft/2 - 8i) from the same loads; pair_hi = 0 where it does not.
+     * Group pair_hi + 1 reaches one bin into mirror group pair_hi - 1, which is stored over it */
     int pair_lo, pair_hi;
     int *band_lo, *band_hi; /* (n_mel): filter m is nonzero on bins [lo, hi) */
     float *weights;         /* filter m's weights on its band, at band_offset[m] */
@@ -143,7 +147,8 @@ int wg_mel_create(const wg_config *cfg, wg_mel **out, wg_error *err) {
      * rows a last, short block leaves (zeroed here too, so that no row is ever uninitialised) */
     m->rows = calloc((size_t)m->n_freq * MEL_BLOCK, sizeof(float));
     m->frame = fftwf_malloc(sizeof(float) * (size_t)m->n_fft);
-    m->spec = fftwf_malloc(sizeof(fftwf_complex) * (size_t)m->n_freq);
+    m->spec_stride = (m->n_freq + 7) / 8 * 8;
+    m->spec = fftwf_malloc(sizeof(fftwf_complex) * (size_t)m->spec_stride * MEL_BLOCK);
     m->band_lo = malloc(sizeof(int) * (size_t)m->n_mel);
     m->band_hi = malloc(sizeof(int) * (size_t)m->n_mel);
     m->band_offset = malloc(sizeof(int) * (size_t)m->n_mel);
@@ -190,8 +195,8 @@ int wg_mel_create(const wg_config *cfg, wg_mel **out, wg_error *err) {
         m->twiddle[k] = (float)(0.5 * cos(2.0 * M_PI * k / m->n_fft));
         m->twiddle[half + k] = (float)(0.5 * sin(2.0 * M_PI * k / m->n_fft));
     }
-    /* mirror groups cover [half/2 + 8, half - 8 pair_lo), which must reach n_used; the 15 bins
-     * between the last group and the first mirror group go through the scalar loop */
+    /* mirror groups cover [half/2 + 8, half - 8 pair_lo), which must reach n_used; groups cover
+     * [1, half/2 + 9), their last two without mirrors */
     if (m->twiddle && half % 16 == 0 && half >= 32) {
         int last = half / 16 - 1, lo = m->n_used < half ? (half - m->n_used) / 8 : 0;
         if (lo < last)
@@ -281,7 +286,7 @@ static int check_input(const wg_mel *m, const float *x, size_t n, wg_error *err)
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define WG_SPLIT_PERMUTED
 #include <immintrin.h>
-/* The split of bins [1, end) into |X[k]| (see frame_magnitude), 16 at a time while Z[M-k-15] is
+/* The split of bins [1, end) into |X[k]| (see frame_split), 16 at a time while Z[M-k-15] is
  * in range: Z[k..k+15] deinterleaved, and Z[M-k-15..M-k] deinterleaved and reversed, one
  * two-register permute each, where the loop GCC vectorises reads the reversed bins from a copy
  * (0.1 ms a minute of 22.05 kHz audio more). For AVX-512 only:
@@ -334,7 +339,7 @@ __attribute__((target("avx2,fma"))) static inline void split_operands(const floa
 
 /* The same for AVX2, 8 bins at a time in the order k + {0, 1, 4, 5, 2, 3, 6, 7} that in-lane
  * shuffles (vshufps) deinterleave into: Zen 2 runs cross-lane permutes (vpermd, as GCC
- * vectorises the loop in frame_magnitude) at a fraction of their rate, and they were most of
+ * vectorises the loop in frame_split) at a fraction of their rate, and they were most of
  * the split's time there. tc and ts are the twiddles in that order (wg_mel_create), and one
  * cross-lane move restores the bins' order, unless lane_order: then each 8 bins stay in that order
  * for transpose_inlane, which takes them so at no cost. */
@@ -355,12 +360,23 @@ __attribute__((target("avx2,fma"))) static int split_inlane(const float *z, cons
     return k;
 }
 
-/* split_inlane in lane order for groups i in [0, pair_hi) (bins 1 + 8i ...), where groups from
- * pair_lo on also give bins M - k - {0, 1, 4, 5, 2, 3, 6, 7} from the same Z[k], Z[M-k]: for a
- * real signal X[M-k] = conj(E - W^k O), so the second group costs four adds, its magnitudes
- * and a store. Those mirror groups start at M - k - 7 = M - 8 - 8i in that order reversed. */
+/* split_inlane in lane order for groups i in [0, pair_hi + 2) (bins 1 + 8i ...), where groups from
+ * pair_lo to pair_hi also give bins M - k - {0, 1, 4, 5, 2, 3, 6, 7} from the same Z[k], Z[M-k]: for
+ * a real signal X[M-k] = conj(E - W^k O), so the second group costs four adds, its magnitudes
+ * and a store. Those mirror groups start at M - k - 7 = M - 8 - 8i in that order reversed. The
+ * last two groups, bins M/2 - 7 to M/2 + 8, have no mirror: they run first, so that mirror group
+ * pair_hi - 1, from M/2 + 8, is stored over the second's last lane (a scalar loop did those 15
+ * bins in 0.1 ms a minute of 22.05 kHz audio more). */
 __attribute__((target("avx2,fma"))) static void split_pairs(const float *z, const float *tc, const float *ts, int half,
                                                           int pair_lo, int pair_hi, float *mag) {
+    for (int k = 1 + 8 * pair_hi; k < 1 + 8 * (pair_hi + 2); k += 8) {
+        __m256 a, b, c, d;
+        split_operands(z, half, k, &a, &b, &c, &d);
+        __m256 c0 = _mm256_loadu_ps(tc + k), s0 = _mm256_loadu_ps(ts + k);
+        __m256 re = 0.5f * (a + c) + c0 * (b + d) + s0 * (c - a);
+        __m256 im = 0.5f * (b - d) + c0 * (c - a) - s0 * (b + d);
+        _mm256_storeu_ps(mag + k, _mm256_sqrt_ps(re * re + im * im));
+    }
     for (int i = 0; i < pair_hi; i++) {
         int k = 1 + 8 * i;
         __m256 a, b, c, d;
@@ -412,7 +428,9 @@ __attribute__((target("avx2,fma"))) static void transpose_inlane(const wg_mel *m
                                                                  float *restrict mag, int split_end, int n_bins) {
     static const int in_lane[8] = {0, 1, 4, 5, 2, 3, 6, 7}, mirrored[8] = {7, 6, 3, 2, 5, 4, 1, 0};
     size_t ld = (size_t)m->n_freq;
-    int half = m->n_fft / 2, groups = m->pair_hi ? m->pair_hi : (split_end - 1) / 8;
+    /* where split_pairs ran, its groups' transposes go before its mirror groups', which overwrite
+     * the bin that the last group's last lane takes (see split_pairs) */
+    int half = m->n_fft / 2, groups = m->pair_hi ? m->pair_hi + 2 : (split_end - 1) / 8;
     int mid_end = m->pair_hi ? half - 8 * m->pair_hi : n_bins, tail = m->pair_hi ? half - 8 * m->pair_lo : n_bins;
     for (int h = 0; h < MEL_BLOCK; h += 8) {
         for (int i = 0; i < groups; i++)
@@ -432,11 +450,9 @@ __attribute__((target("avx2,fma"))) static void transpose_inlane(const wg_mel *m
 }
 #endif
 
-/* |STFT| of frame f, bins [0, n_bins), into mag[0, n_bins). With lane_order, where split_inlane or
- * split_pairs runs it leaves its bins in its own order (see transpose_inlane); returns the first bin
- * past split_inlane's (1 if none). */
-WG_SIMD_CLONES static int frame_magnitude(wg_mel *m, const float *x, size_t n, size_t f, float *mag, int n_bins,
-                                          int lane_order) {
+/* Frame f windowed and transformed into spec (one of m->spec's MEL_BLOCK slots): for an even
+ * n_fft the half-length complex transform that frame_split turns into the real one's bins. */
+WG_SIMD_CLONES static void frame_transform(wg_mel *m, const float *x, size_t n, size_t f, fftwf_complex *spec) {
     long pad = m->n_fft / 2, start = (long)(f * (size_t)m->hop) - pad;
     if (start >= 0 && start + m->n_fft <= (long)n) { /* away from the edges: no reflection */
         const float *xs = x + start;
@@ -449,8 +465,17 @@ WG_SIMD_CLONES static int frame_magnitude(wg_mel *m, const float *x, size_t n, s
             m->frame[i] = x[p] * m->window[i];
         }
     }
-    fftwf_execute(m->plan);
-    const float *z = (const float *)m->spec;
+    if (m->twiddle) /* new-array execution: every slot is aligned as the one planned for (spec_stride) */
+        fftwf_execute_dft(m->plan, (fftwf_complex *)m->frame, spec);
+    else
+        fftwf_execute_dft_r2c(m->plan, m->frame, spec);
+}
+
+/* |STFT| of a frame from its transform spec, bins [0, n_bins), into mag[0, n_bins). With lane_order,
+ * where split_inlane or split_pairs runs it leaves its bins in its own order (see transpose_inlane);
+ * returns the first bin past split_inlane's (1 if none). */
+static int frame_split(wg_mel *m, const fftwf_complex *spec, float *mag, int n_bins, int lane_order) {
+    const float *z = (const float *)spec;
     if (!m->twiddle) {
         for (int k = 0; k < n_bins; k++)
             mag[k] = sqrtf(z[2 * k] * z[2 * k] + z[2 * k + 1] * z[2 * k + 1]);
@@ -469,10 +494,9 @@ WG_SIMD_CLONES static int frame_magnitude(wg_mel *m, const float *x, size_t n, s
     if (__builtin_cpu_supports("avx512f"))
         k = split_permuted(z, tc, ts, half, end, mag);
     else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        if (lane_order && m->pair_hi) { /* the mirror groups do bins from half - 8 pair_hi on */
+        if (lane_order && m->pair_hi) { /* every bin but 0 and half, from the pairs' layout */
             split_pairs(z, tc + 2 * half, ts + 2 * half, half, m->pair_lo, m->pair_hi, mag);
-            k = 1 + 8 * m->pair_hi;
-            scalar_end = end < half - 8 * m->pair_hi ? end : half - 8 * m->pair_hi;
+            k = scalar_end = 1 + 8 * (m->pair_hi + 2);
         } else
             k = split_inlane(z, tc + 2 * half, ts + 2 * half, half, end, lane_order, mag);
     }
@@ -481,7 +505,7 @@ WG_SIMD_CLONES static int frame_magnitude(wg_mel *m, const float *x, size_t n, s
 #endif
     int split_end = k;
     typedef uint64_t __attribute__((may_alias)) word;
-    const word *zw = (const word *)m->spec;
+    const word *zw = (const word *)spec;
     word *rw = (word *)m->reversed;
     for (int j = k; j < scalar_end; j++) rw[j] = zw[half - j];
     const float *r = m->reversed;
@@ -540,9 +564,14 @@ WG_SIMD_CLONES int wg_mel_compute(wg_mel *m, const float *x, size_t n, float *ou
             __builtin_prefetch(out + (size_t)j * frames + f0, 1, 3);
             __builtin_prefetch(out + (size_t)j * frames + f0 + nb - 1, 1, 3);
         }
+        /* the block's transforms, then their splits: each transform after a split ran slower (FFTW's
+         * codelets out of the caches), 4.15 ms a minute of 22.05 kHz audio against 4.0 so */
         int split_end = 1;
         for (int c = 0; c < nb; c++)
-            split_end = frame_magnitude(m, x, n, f0 + c, m->rows + (size_t)c * m->n_freq, m->n_used, inlane);
+            frame_transform(m, x, n, f0 + c, m->spec + (size_t)c * m->spec_stride);
+        for (int c = 0; c < nb; c++)
+            split_end = frame_split(m, m->spec + (size_t)c * m->spec_stride, m->rows + (size_t)c * m->n_freq,
+                                    m->n_used, inlane);
         if (nb < MEL_BLOCK) /* a last, short block: rows an earlier call left (NaN, it may be) would poison */
             memset(m->rows + (size_t)nb * m->n_freq, 0, sizeof(float) * (size_t)(MEL_BLOCK - nb) * m->n_freq);
 #ifdef WG_SPLIT_PERMUTED
@@ -628,7 +657,8 @@ int wg_mel_magnitude(wg_mel *m, const float *x, size_t n, float *out, wg_error *
         return rc;
     size_t frames = wg_mel_frames(m, n);
     for (size_t f = 0; f < frames; f++) {
-        frame_magnitude(m, x, n, f, m->rows, m->n_freq, 0);
+        frame_transform(m, x, n, f, m->spec);
+        frame_split(m, m->spec, m->rows, m->n_freq, 0);
         for (int k = 0; k < m->n_freq; k++)
             out[(size_t)k * frames + f] = m->rows[k];
     }
