@@ -337,6 +337,18 @@ __attribute__((target("avx2,fma"))) static inline void split_operands(const floa
     *c = _mm256_shuffle_ps(r1, r0, 0x22), *d = _mm256_shuffle_ps(r1, r0, 0x77);
 }
 
+/* |X| of the 8 bins from k in split_operands' order: the one arithmetic of split_inlane's groups
+ * and split_pairs' groups without a mirror, which therefore agree to the bit. */
+__attribute__((target("avx2,fma"))) static inline __m256 split_group(const float *z, const float *tc,
+                                                                     const float *ts, int half, int k) {
+    __m256 a, b, c, d;
+    split_operands(z, half, k, &a, &b, &c, &d);
+    __m256 c0 = _mm256_loadu_ps(tc + k), s0 = _mm256_loadu_ps(ts + k);
+    __m256 re = 0.5f * (a + c) + c0 * (b + d) + s0 * (c - a);
+    __m256 im = 0.5f * (b - d) + c0 * (c - a) - s0 * (b + d);
+    return _mm256_sqrt_ps(re * re + im * im);
+}
+
 /* The same for AVX2, 8 bins at a time in the order k + {0, 1, 4, 5, 2, 3, 6, 7} that in-lane
  * shuffles (vshufps) deinterleave into: Zen 2 runs cross-lane permutes (vpermd, as GCC
  * vectorises the loop in frame_split) at a fraction of their rate, and they were most of
@@ -347,12 +359,7 @@ __attribute__((target("avx2,fma"))) static int split_inlane(const float *z, cons
                                                            int end, int lane_order, float *mag) {
     int k = 1;
     for (; k + 8 <= end && k + 8 <= half; k += 8) {
-        __m256 a, b, c, d;
-        split_operands(z, half, k, &a, &b, &c, &d);
-        __m256 c0 = _mm256_loadu_ps(tc + k), s0 = _mm256_loadu_ps(ts + k);
-        __m256 re = 0.5f * (a + c) + c0 * (b + d) + s0 * (c - a);
-        __m256 im = 0.5f * (b - d) + c0 * (c - a) - s0 * (b + d);
-        __m256 mg = _mm256_sqrt_ps(re * re + im * im);
+        __m256 mg = split_group(z, tc, ts, half, k);
         if (!lane_order)
             mg = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(mg), 0xd8));
         _mm256_storeu_ps(mag + k, mg);
@@ -369,25 +376,15 @@ __attribute__((target("avx2,fma"))) static int split_inlane(const float *z, cons
  * bins in 0.1 ms a minute of 22.05 kHz audio more). */
 __attribute__((target("avx2,fma"))) static void split_pairs(const float *z, const float *tc, const float *ts, int half,
                                                           int pair_lo, int pair_hi, float *mag) {
-    for (int k = 1 + 8 * pair_hi; k < 1 + 8 * (pair_hi + 2); k += 8) {
-        __m256 a, b, c, d;
-        split_operands(z, half, k, &a, &b, &c, &d);
-        __m256 c0 = _mm256_loadu_ps(tc + k), s0 = _mm256_loadu_ps(ts + k);
-        __m256 re = 0.5f * (a + c) + c0 * (b + d) + s0 * (c - a);
-        __m256 im = 0.5f * (b - d) + c0 * (c - a) - s0 * (b + d);
-        _mm256_storeu_ps(mag + k, _mm256_sqrt_ps(re * re + im * im));
-    }
-    for (int i = 0; i < pair_hi; i++) {
+    for (int k = 1 + 8 * pair_hi; k < 1 + 8 * (pair_hi + 2); k += 8)
+        _mm256_storeu_ps(mag + k, split_group(z, tc, ts, half, k));
+    for (int i = 0; i < pair_lo; i++)
+        _mm256_storeu_ps(mag + 1 + 8 * i, split_group(z, tc, ts, half, 1 + 8 * i));
+    for (int i = pair_lo; i < pair_hi; i++) {
         int k = 1 + 8 * i;
         __m256 a, b, c, d;
         split_operands(z, half, k, &a, &b, &c, &d);
         __m256 c0 = _mm256_loadu_ps(tc + k), s0 = _mm256_loadu_ps(ts + k);
-        if (i < pair_lo) { /* as split_inlane, to the bit */
-            __m256 re = 0.5f * (a + c) + c0 * (b + d) + s0 * (c - a);
-            __m256 im = 0.5f * (b - d) + c0 * (c - a) - s0 * (b + d);
-            _mm256_storeu_ps(mag + k, _mm256_sqrt_ps(re * re + im * im));
-            continue;
-        }
         __m256 e_re = 0.5f * (a + c), e_im = 0.5f * (b - d); /* E, and W^k O: */
         __m256 wo_re = c0 * (b + d) + s0 * (c - a), wo_im = c0 * (c - a) - s0 * (b + d);
         __m256 re = e_re + wo_re, im = e_im + wo_im, mre = e_re - wo_re, mim = e_im - wo_im;
