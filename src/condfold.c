@@ -13,46 +13,62 @@
  * one GEMM, bounding the build's scratch (10 MB at hop 256, n_group 8, 80 mels). */
 enum { TAPS = 4, BUILD_ROWS = 256, MAX_GROUP_ROWS = 8 };
 
-/* The fold is stored a group of rows at a time, each group's (4·n_mel, group·R) contiguous, and
- * apply multiplies a group by the window's frames. A window reads the fold from memory once; a
- * packing GEMM copies it once more before multiplying, which at the bundled model's 1 s cost half
- * as much as the multiply. OpenBLAS's AVX-512 targets (wg_blas_avx512_kernels) multiply without
- * packing for M·N·K up to 10⁶, so there groups are 2 rows and the frames go in chunks that stay
- * under it; elsewhere groups are 8 rows and the frames go in one GEMM (gemm_strip below, where
- * the CPU has AVX2). The bundled model's eight flows, the fold's GEMMs alone, one thread of an
- * AMD EPYC, 63 / 125 frames: Cooperlake kernels,
- * 2 rows 35 / 66 ms, 1 row 41 / 69 ms, 4 rows 49 / 85 ms (chunks of at most 12, 24, 32 or 48
- * frames for 2 rows: 48 best), one packing GEMM per 8 rows 58 / 86 ms; Haswell kernels (no
- * small-matrix ones), 63 / 330 frames: 8 rows in one GEMM 78 / 316 ms, 2 rows 83 / 334 ms, 2 rows
- * in chunks of 48 frames 88 / 355 ms. */
+static size_t layer_rows(const wg_config *c) { return 2 * (size_t)c->wn_n_channels; }
+static size_t rows_total(const wg_config *c) { return layer_rows(c) * c->wn_n_layers; }
+static size_t phases(const wg_config *c) { return (size_t)(c->hop_length / c->n_group); } /* R */
+
+/* The fold is stored in panels (condfold.h), and apply multiplies a panel by the window's frames.
+ * A window reads the fold from memory once; a packing GEMM copies it once more before
+ * multiplying, which at the bundled model's 1 s cost half as much as the multiply. OpenBLAS's
+ * AVX-512 targets (wg_blas_avx512_kernels) multiply without packing for M·N·K up to 10⁶, so there
+ * panels are 2 rows and the frames go in chunks that stay under it; elsewhere, with AVX2, panels
+ * are strips that gemm_strip below multiplies, and without it 8 rows with the frames in one
+ * GEMM. The bundled model's eight flows, the fold's GEMMs alone, one thread of an AMD EPYC, 63 /
+ * 125 frames: Cooperlake kernels, 2 rows 35 / 66 ms, 1 row 41 / 69 ms, 4 rows 49 / 85 ms (chunks
+ * of at most 12, 24, 32 or 48 frames for 2 rows: 48 best), one packing GEMM per 8 rows 58 / 86
+ * ms; Haswell kernels (no small-matrix ones), 63 / 330 frames: 8 rows in one GEMM 78 / 316 ms, 2
+ * rows 83 / 334 ms, 2 rows in chunks of 48 frames 88 / 355 ms. */
 static const double SMALL_GEMM_MNK = 1e6;
 
 /* Without OpenBLAS's small-matrix kernels, its GEMM copies the window's share of the fold into
  * its packed layout before multiplying (9% of a folded 1 s decode of the bundled model on a Zen 2,
  * AVX2, one thread), and it writes a scratch product that apply then copies into pre with the
- * bias. There the multiply runs here instead: the fold is read where it lies, a 16-column strip
- * (16 phases of one row, so R must be a multiple of 16) at a time, the window's frames packed
- * once a call into panels of six (pack_strip_rows), and each six frames' 16 phases go straight
- * to their steps in pre. Bundled model, folded, one thread of the Zen 2, wg_bench decode
- * alternated with the path before: strips over the frames in place (up to 128 frames, else
- * OpenBLAS) against OpenBLAS, 1 s 72.9-74.8k -> 83.2-83.5k samples/s; panels and the direct
- * store against those, 1 s 89.9-92.6k -> 95.3-96.0k, 10 s (windows of ~300 frames, which
- * OpenBLAS had kept) 93.8-95.7k -> 96.4-98.3k. Tried: a blocked by 48 frames (lost the 1 s gain:
- * the strip then came from memory twice), packing the frames for every group (9% slower). */
+ * bias. There the multiply runs here instead: the fold is read where it lies, a strip (16 phases
+ * of one row, so R must be a multiple of 16) at a time, the window's frames packed once a call
+ * into blocks of six (pack_frame_blocks), and each six frames' 16 phases go straight to their
+ * steps in pre. Bundled model, folded, one thread of the Zen 2, wg_bench decode alternated with
+ * the path before: strips over the frames in place (up to 128 frames, else OpenBLAS) against
+ * OpenBLAS, 1 s 72.9-74.8k -> 83.2-83.5k samples/s; frame blocks and the direct store against
+ * those, 1 s 89.9-92.6k -> 95.3-96.0k, 10 s (windows of ~300 frames, which OpenBLAS had kept)
+ * 93.8-95.7k -> 96.4-98.3k. Tried: blocking by 48 frames (lost the 1 s gain: the strip then came
+ * from memory twice), packing the frames for every group (9% slower).
+ *
+ * The strips were first read out of panels of 8 rows, 16 floats of every 1 KB: at 1 s (63 frames,
+ * 124 FLOPs a weight) that streamed at 83% of the sgemm ceiling against 97% from L2, and no
+ * prefetch helped. Stored as panels of their own, 20 KB contiguous, the fold streams in address
+ * order and a strip stays in L1 for its later blocks: the bundled model, one thread of a Zen 3,
+ * wg_bench decode ... fold alternated, 1 s 97.9-98.5k -> 102.9-103.3k samples/s, bit for bit the
+ * same audio; the last 1-5 frames by a block of that many rows instead of six, 1 s -> 103.8-104.3k. */
 enum { STRIP_ROWS = 6 };
+
+/* where column col of a flow's fold (fold: its first panel, panels of P columns) begins */
+static const float *fold_column(const float *fold, size_t col, size_t P, size_t KF) {
+    return fold + col / P * KF * P + col % P;
+}
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define WG_FOLD_GEMM_AVX2
-/* a (k, m) with row stride lda into panels of STRIP_ROWS columns, each (k, STRIP_ROWS) contiguous,
+/* a (k, m) with row stride lda into blocks of STRIP_ROWS columns, each (k, STRIP_ROWS) contiguous,
  * the last zero-padded: what gemm_strip reads */
-static void pack_strip_rows(size_t m, size_t k, const float *a, size_t lda, float *panels) {
+static void pack_frame_blocks(size_t m, size_t k, const float *a, size_t lda, float *blocks) {
     for (size_t i = 0; i < m; i += STRIP_ROWS) {
         size_t w = m - i < STRIP_ROWS ? m - i : STRIP_ROWS;
-        for (size_t q = 0; q < k; q++, panels += STRIP_ROWS) {
+        for (size_t q = 0; q < k; q++, blocks += STRIP_ROWS) {
             const float *src = a + q * lda + i;
             size_t r = 0;
-            for (; r < w; r++) panels[r] = src[r];
-            for (; r < STRIP_ROWS; r++) panels[r] = 0.0f;
+            for (; r < w; r++) blocks[r] = src[r];
+            for (; r < STRIP_ROWS; r++) blocks[r] = 0.0f;
         }
     }
 }
@@ -74,43 +90,57 @@ __attribute__((target("avx2,fma"))) static inline void store_frame(float *dst, p
         if (t + c >= 0 && (size_t)(t + c) < n) dst[t + c] = v[c];
 }
 
-/* One 16-column strip of the fold (b, k rows of stride ldb) times the m frames in panels, into
- * pre's row dst (store_frame). Six frames by 16 columns stay in twelve registers while k runs;
- * the strip (k · 64 bytes, 20 KB at 4 · 80 mels) comes from memory once and from L2 for every
- * block after the first (its lines, ldb = 1 KB apart at n_group 8, fall in 4 of L1's 64 sets;
- * copied to a contiguous buffer for those blocks, it ran no faster), and the panels stream from
- * L2. With the fold in L2 this runs at 97% of the sgemm ceiling; streamed from memory, as a call
- * reads all of it once, at 83% (1 s of the bundled model: 62 frames, 124 FLOPs a weight), and
- * spreading the next strip's prefetch over every block gained under 1% in wg_bench decode. */
-__attribute__((target("avx2,fma"))) static void gemm_strip(size_t m, size_t k, const float *panels, const float *b,
+/* Frames f .. f + rows − 1 (block ap) times the strip (b, k rows of stride ldb) into pre's row
+ * dst: rows by 16 columns stay in 2·rows registers while k runs. rows (1-6) is a constant where
+ * this is inlined, so the accumulators of absent rows go (an array of them would live on the
+ * stack: half the speed). fetch: lines to prefetch, one per q, or NULL. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+strip_block(int rows, size_t k, const float *ap, const float *bp, size_t ldb, const float *fetch, float *dst,
+            ptrdiff_t base, size_t stride, size_t n, size_t f, __m256 bias) {
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    for (size_t q = 0; q < k; q++, ap += STRIP_ROWS, bp += ldb) {
+        __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8), x;
+        if (fetch) _mm_prefetch((const char *)(fetch + q * ldb), _MM_HINT_T0);
+        x = _mm256_broadcast_ss(ap), c00 = _mm256_fmadd_ps(x, b0, c00), c01 = _mm256_fmadd_ps(x, b1, c01);
+        if (rows > 1)
+            x = _mm256_broadcast_ss(ap + 1), c10 = _mm256_fmadd_ps(x, b0, c10), c11 = _mm256_fmadd_ps(x, b1, c11);
+        if (rows > 2)
+            x = _mm256_broadcast_ss(ap + 2), c20 = _mm256_fmadd_ps(x, b0, c20), c21 = _mm256_fmadd_ps(x, b1, c21);
+        if (rows > 3)
+            x = _mm256_broadcast_ss(ap + 3), c30 = _mm256_fmadd_ps(x, b0, c30), c31 = _mm256_fmadd_ps(x, b1, c31);
+        if (rows > 4)
+            x = _mm256_broadcast_ss(ap + 4), c40 = _mm256_fmadd_ps(x, b0, c40), c41 = _mm256_fmadd_ps(x, b1, c41);
+        if (rows > 5)
+            x = _mm256_broadcast_ss(ap + 5), c50 = _mm256_fmadd_ps(x, b0, c50), c51 = _mm256_fmadd_ps(x, b1, c51);
+    }
+    store_frame(dst, base, stride, n, f, bias, c00, c01);
+    if (rows > 1) store_frame(dst, base, stride, n, f + 1, bias, c10, c11);
+    if (rows > 2) store_frame(dst, base, stride, n, f + 2, bias, c20, c21);
+    if (rows > 3) store_frame(dst, base, stride, n, f + 3, bias, c30, c31);
+    if (rows > 4) store_frame(dst, base, stride, n, f + 4, bias, c40, c41);
+    if (rows > 5) store_frame(dst, base, stride, n, f + 5, bias, c50, c51);
+}
+
+/* One strip of the fold (b, k rows of stride ldb) times the m frames in blocks, into pre's row
+ * dst (store_frame). The strip (k · 64 bytes, 20 KB at 4 · 80 mels) comes from memory once, in
+ * the first block, which also prefetches the next strip (`next`, or NULL): without that, its
+ * lines would come one at a time while the next strip's first block waits on them. */
+__attribute__((target("avx2,fma"))) static void gemm_strip(size_t m, size_t k, const float *blocks, const float *b,
                                                           size_t ldb, const float *next, float *dst, ptrdiff_t base,
                                                           size_t stride, size_t n, float bias_value) {
     __m256 bias = _mm256_set1_ps(bias_value);
-    for (size_t i = 0; i < m; i += STRIP_ROWS) {
-        const float *ap = panels + i * k, *bp = b;
-        __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
-        __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-        /* the first block also asks for the next strip's lines, which would otherwise come from
-         * memory one at a time 1 KB apart while the next strip's first block waits on them */
-        const float *fetch = i == 0 ? next : NULL;
-        for (size_t q = 0; q < k; q++, ap += STRIP_ROWS, bp += ldb) {
-            __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8), x;
-            if (fetch)
-                _mm_prefetch((const char *)(fetch + q * ldb), _MM_HINT_T0);
-            x = _mm256_broadcast_ss(ap), c00 = _mm256_fmadd_ps(x, b0, c00), c01 = _mm256_fmadd_ps(x, b1, c01);
-            x = _mm256_broadcast_ss(ap + 1), c10 = _mm256_fmadd_ps(x, b0, c10), c11 = _mm256_fmadd_ps(x, b1, c11);
-            x = _mm256_broadcast_ss(ap + 2), c20 = _mm256_fmadd_ps(x, b0, c20), c21 = _mm256_fmadd_ps(x, b1, c21);
-            x = _mm256_broadcast_ss(ap + 3), c30 = _mm256_fmadd_ps(x, b0, c30), c31 = _mm256_fmadd_ps(x, b1, c31);
-            x = _mm256_broadcast_ss(ap + 4), c40 = _mm256_fmadd_ps(x, b0, c40), c41 = _mm256_fmadd_ps(x, b1, c41);
-            x = _mm256_broadcast_ss(ap + 5), c50 = _mm256_fmadd_ps(x, b0, c50), c51 = _mm256_fmadd_ps(x, b1, c51);
-        }
-        size_t rows = m - i < STRIP_ROWS ? m - i : STRIP_ROWS;
-        store_frame(dst, base, stride, n, i, bias, c00, c01);
-        if (rows > 1) store_frame(dst, base, stride, n, i + 1, bias, c10, c11);
-        if (rows > 2) store_frame(dst, base, stride, n, i + 2, bias, c20, c21);
-        if (rows > 3) store_frame(dst, base, stride, n, i + 3, bias, c30, c31);
-        if (rows > 4) store_frame(dst, base, stride, n, i + 4, bias, c40, c41);
-        if (rows > 5) store_frame(dst, base, stride, n, i + 5, bias, c50, c51);
+    size_t i = 0;
+    for (; i + STRIP_ROWS <= m; i += STRIP_ROWS)
+        strip_block(STRIP_ROWS, k, blocks + i * k, b, ldb, i == 0 ? next : NULL, dst, base, stride, n, i, bias);
+    /* the last 1-5 frames: as many rows as there are frames */
+    const float *fetch = i == 0 ? next : NULL, *ap = blocks + i * k;
+    switch (m - i) {
+    case 1: strip_block(1, k, ap, b, ldb, fetch, dst, base, stride, n, i, bias); break;
+    case 2: strip_block(2, k, ap, b, ldb, fetch, dst, base, stride, n, i, bias); break;
+    case 3: strip_block(3, k, ap, b, ldb, fetch, dst, base, stride, n, i, bias); break;
+    case 4: strip_block(4, k, ap, b, ldb, fetch, dst, base, stride, n, i, bias); break;
+    case 5: strip_block(5, k, ap, b, ldb, fetch, dst, base, stride, n, i, bias); break;
     }
 }
 #endif
@@ -119,22 +149,19 @@ __attribute__((target("avx2,fma"))) static void gemm_strip(size_t m, size_t k, c
  * layout without chunks), and whole strips of a row's R phases. */
 static int use_strips(size_t chunk, size_t R) {
 #ifdef WG_FOLD_GEMM_AVX2
-    return !chunk && R % 16 == 0 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return !chunk && R % WG_COND_FOLD_STRIP == 0 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #else
     (void)chunk, (void)R;
     return 0;
 #endif
 }
 
-static size_t layer_rows(const wg_config *c) { return 2 * (size_t)c->wn_n_channels; }
-static size_t rows_total(const wg_config *c) { return layer_rows(c) * c->wn_n_layers; }
-
 int wg_cond_fold_supported(const wg_config *c) {
     return c->hop_length % c->n_group == 0 && TAPS < c->n_group;
 }
 
 size_t wg_cond_fold_floats(const wg_config *c) {
-    size_t R = (size_t)(c->hop_length / c->n_group), CL2 = rows_total(c);
+    size_t R = phases(c), CL2 = rows_total(c);
     return (size_t)c->n_flows * (R * CL2 * TAPS * c->n_mel_channels + CL2);
 }
 
@@ -150,7 +177,7 @@ double wg_cond_fold_saved_flops_per_step(const wg_config *c) {
 }
 
 int wg_cond_fold_pays(const wg_model *m, size_t n_steps) {
-    return n_steps / (size_t)(m->cfg.hop_length / m->cfg.n_group) >= m->cond_fold_min_frames;
+    return n_steps / phases(&m->cfg) >= m->cond_fold_min_frames;
 }
 
 void wg_model_unfold_cond(wg_model *m) {
@@ -164,27 +191,32 @@ void wg_model_unfold_cond(wg_model *m) {
     m->cond_fold_map_bytes = 0;
 }
 
-int wg_cond_fold_group_valid(const wg_config *c, size_t group) {
-    return group && group <= MAX_GROUP_ROWS && layer_rows(c) % group == 0;
+int wg_cond_fold_panel_valid(const wg_config *c, size_t panel) {
+    size_t R = phases(c), g = R ? panel / R : 0;
+    if (R && panel == WG_COND_FOLD_STRIP && R % WG_COND_FOLD_STRIP == 0) return 1;
+    return g && panel % R == 0 && g <= MAX_GROUP_ROWS && layer_rows(c) % g == 0;
 }
 
-size_t wg_cond_fold_chunk_frames(const wg_config *c, size_t group) {
+size_t wg_cond_fold_chunk_frames(const wg_config *c, size_t panel) {
     if (!wg_blas_avx512_kernels() || !wg_cond_fold_supported(c)) return 0;
-    size_t chunk = (size_t)(SMALL_GEMM_MNK / ((double)group * (c->hop_length / c->n_group) * TAPS * c->n_mel_channels));
+    size_t chunk = (size_t)(SMALL_GEMM_MNK / ((double)panel * TAPS * c->n_mel_channels));
     return chunk ? chunk : 1;
 }
 
 int wg_model_fold_conditioning(wg_model *m, size_t max_bytes, wg_error *err) {
-    size_t group = wg_blas_avx512_kernels() ? 2 : MAX_GROUP_ROWS;
+    size_t R = phases(&m->cfg), group = wg_blas_avx512_kernels() ? 2 : MAX_GROUP_ROWS;
     while (layer_rows(&m->cfg) % group) group /= 2;
-    return wg_cond_fold_build(m, max_bytes, group, wg_cond_fold_chunk_frames(&m->cfg, group), err);
+    size_t panel = use_strips(wg_cond_fold_chunk_frames(&m->cfg, group * R), R) ? WG_COND_FOLD_STRIP : group * R;
+    return wg_cond_fold_build(m, max_bytes, panel, wg_cond_fold_chunk_frames(&m->cfg, panel), err);
 }
 
-int wg_cond_fold_build(wg_model *m, size_t max_bytes, size_t group, size_t chunk, wg_error *err) {
+int wg_cond_fold_build(wg_model *m, size_t max_bytes, size_t panel, size_t chunk, wg_error *err) {
     const wg_config *c = &m->cfg;
-    if (!wg_cond_fold_group_valid(c, group))
-        return wg_fail(err, WG_EINVAL, "a fold group of %zu rows must divide a layer's %zu and be at most %d", group,
-                       layer_rows(c), MAX_GROUP_ROWS);
+    if (wg_cond_fold_supported(c) && !wg_cond_fold_panel_valid(c, panel))
+        return wg_fail(err, WG_EINVAL,
+                       "a fold panel of %zu columns is neither a strip of %d phases (of R = %zu) nor R times a "
+                       "number of rows that divides a layer's %zu and is at most %d", panel, WG_COND_FOLD_STRIP,
+                       phases(c), layer_rows(c), MAX_GROUP_ROWS);
     if (!wg_cond_fold_supported(c))
         return wg_fail(err, WG_EUNSUPPORTED, "the conditioning fold needs hop_length %% n_group = 0 and n_group > %d",
                        TAPS);
@@ -195,9 +227,9 @@ int wg_cond_fold_build(wg_model *m, size_t max_bytes, size_t group, size_t chunk
     size_t M = (size_t)c->n_mel_channels, G = (size_t)c->n_group, hop = (size_t)c->hop_length, R = hop / G;
     size_t MG = M * G, KF = TAPS * M, K = TAPS * hop, CL2 = rows_total(c);
     /* the products come out as (rows, 4·n_mel·R), each input's R phases side by side as
-     * cond_fold keeps them (so the copy into it moves whole runs of R floats), BUILD_ROWS rows at
-     * a time */
-    size_t RKF = R * KF, n_prod = (CL2 < BUILD_ROWS ? CL2 : BUILD_ROWS) * RKF;
+     * cond_fold keeps them (so the copy into it moves whole runs of R floats, or of a strip's),
+     * BUILD_ROWS rows at a time */
+    size_t run = panel < R ? panel : R, RKF = R * KF, n_prod = (CL2 < BUILD_ROWS ? CL2 : BUILD_ROWS) * RKF;
     float *mem = wg_alloc_huge(bytes), *taps = wg_alloc_huge(MG * RKF * sizeof(float)),
           *prod = wg_alloc_huge(n_prod * sizeof(float));
     if (!mem || !taps || !prod) {
@@ -207,7 +239,7 @@ int wg_cond_fold_build(wg_model *m, size_t max_bytes, size_t group, size_t chunk
     wg_model_unfold_cond(m);
     m->cond_fold_mem = mem;
     m->cond_fold_min_frames = WG_COND_FOLD_MIN_FRAMES;
-    m->cond_fold_group_rows = group;
+    m->cond_fold_panel_cols = panel;
     m->cond_fold_chunk_frames = chunk;
     for (int k = 0; k < c->n_flows; k++) {
         wg_flow_view *v = &m->flows[k];
@@ -227,14 +259,15 @@ int wg_cond_fold_build(wg_model *m, size_t max_bytes, size_t group, size_t chunk
         for (size_t r0 = 0; r0 < CL2; r0 += BUILD_ROWS) {
             size_t nr = CL2 - r0 < BUILD_ROWS ? CL2 - r0 : BUILD_ROWS;
             wg_gemm(nr, RKF, MG, v->cond_w + r0 * MG, MG, taps, RKF, 0.0f, prod, RKF);
-            /* into cond_fold's layout: row r's R phases of input q at column (r % group)·R of its
-             * group's (4·n_mel, group·R), whole cache lines */
+            /* into cond_fold's panels: column row·R + p of input q, R phases at a time, or a strip's
+             * 16, whole cache lines */
             for (size_t r = 0; r < nr; r++)
-                for (size_t q = 0; q < KF; q++) {
-                    size_t row = r0 + r;
-                    memcpy(v->cond_fold + ((row / group * KF + q) * group + row % group) * R, prod + r * RKF + q * R,
-                           R * sizeof(float));
-                }
+                for (size_t q = 0; q < KF; q++)
+                    for (size_t p = 0; p < R; p += run) {
+                        size_t col = (r0 + r) * R + p;
+                        memcpy(v->cond_fold + (col / panel * KF + q) * panel + col % panel, prod + r * RKF + q * R + p,
+                               run * sizeof(float));
+                    }
         }
     }
     for (int k = 0; k < c->n_flows; k++) {
@@ -250,7 +283,7 @@ int wg_cond_fold_build(wg_model *m, size_t max_bytes, size_t group, size_t chunk
 }
 
 void wg_cond_fold_frame_range(const wg_config *c, size_t s0, size_t s1, size_t *h0, size_t *h1) {
-    size_t R = (size_t)(c->hop_length / c->n_group);
+    size_t R = phases(c);
     *h0 = s0 / R;
     *h1 = s1 > s0 ? (s1 - 1) / R + 1 : *h0;
 }
@@ -270,63 +303,61 @@ void wg_cond_fold_frames(const wg_config *c, const wg_mel_view *mel, size_t h_fi
 }
 
 size_t wg_cond_fold_scratch_floats(const wg_config *c, size_t capacity) {
-    size_t R = (size_t)(c->hop_length / c->n_group), frames = capacity / R + 2;
+    size_t R = phases(c), frames = capacity / R + 2;
     size_t gemm_out = MAX_GROUP_ROWS * R * frames; /* OpenBLAS's product, before apply copies it */
-    size_t panels = (frames + STRIP_ROWS - 1) / STRIP_ROWS * STRIP_ROWS * TAPS * (size_t)c->n_mel_channels;
-    return wg_cond_fold_supported(c) ? gemm_out > panels ? gemm_out : panels : 0;
+    size_t blocks = (frames + STRIP_ROWS - 1) / STRIP_ROWS * STRIP_ROWS * TAPS * (size_t)c->n_mel_channels;
+    return wg_cond_fold_supported(c) ? gemm_out > blocks ? gemm_out : blocks : 0;
 }
 
 void wg_cond_fold_apply(const wg_config *c, const wg_flow_view *v, size_t row0, size_t rows,
                         const wg_cond_fold_input *in, size_t n, size_t c0, size_t c1, float *pre, size_t ldp,
                         float *scratch) {
-    size_t R = (size_t)(c->hop_length / c->n_group), KF = TAPS * (size_t)c->n_mel_channels, C2 = layer_rows(c);
+    size_t R = phases(c), KF = TAPS * (size_t)c->n_mel_channels, C2 = layer_rows(c), P = in->panel;
     size_t s0 = in->step0, s1 = in->step0 + n;
-    /* this member's rows, in proportion to its columns, whole groups (rows and row0 are whole
-     * layers, which the group divides) */
-    size_t G = in->group, r0 = rows * c0 / n / G * G, r1 = c1 == n ? rows : rows * c1 / n / G * G;
+    /* this member's rows, in proportion to its columns, whole panels (rows and row0 are whole
+     * layers, which a panel's rows divide) */
+    size_t U = P > R ? P / R : 1, r0 = rows * c0 / n / U * U, r1 = c1 == n ? rows : rows * c1 / n / U * U;
     if (r0 >= r1) return;
+    /* its fold columns, whole panels */
+    size_t col0 = (row0 + r0) * R, col1 = (row0 + r1) * R;
     /* the window's frames [h0, h0 + nh): every phase of each (the few of the end frames that no
      * step reads cost less than a GEMM a phase over uneven column ranges would), in GEMMs of up
-     * to in->chunk frames, as even as they go; a row's fold stays in cache across them */
+     * to in->chunk frames, as even as they go; a panel stays in cache across them */
     size_t h0 = s0 / R - in->h_first, nh = (s1 - 1) / R - s0 / R + 1, p0 = s0 % R;
     size_t max_chunk = in->chunk ? in->chunk : nh, n_chunks = (nh + max_chunk - 1) / max_chunk;
-    size_t chunk = (nh + n_chunks - 1) / n_chunks, N = G * R;
+    size_t chunk = (nh + n_chunks - 1) / n_chunks;
 #ifdef WG_FOLD_GEMM_AVX2
     if (use_strips(in->chunk, R)) {
-        /* the frames in panels, packed once for all of this call's groups; each strip of a group
-         * is 16 phases of one row, which go straight to its steps in pre */
-        float *panels = scratch;
-        pack_strip_rows(nh, KF, in->frames + h0, in->ld, panels);
-        const float *end = v->cond_fold + (row0 + r1) * KF * R; /* past this member's last group */
-        for (size_t g = row0 + r0; g < row0 + r1; g += G) {
-            const float *fold = v->cond_fold + g * KF * R;
-            for (size_t j = 0; j < N; j += 16) {
-                size_t row = g + j / R;
-                /* the next strip: this group's, or the next group's first */
-                const float *next = j + 16 < N ? fold + j + 16 : fold + KF * N < end ? fold + KF * N : NULL;
-                gemm_strip(nh, KF, panels, fold + j, N, next, pre + (row - row0) * ldp,
-                           (ptrdiff_t)(j % R) - (ptrdiff_t)p0, R, n, v->in_b[row / C2][row % C2] + v->cond_fold_b[row]);
-            }
+        /* the frames in blocks of six, packed once for all of this call's strips; each strip is
+         * 16 phases of one row, which go straight to its steps in pre */
+        float *blocks = scratch;
+        pack_frame_blocks(nh, KF, in->frames + h0, in->ld, blocks);
+        for (size_t col = col0; col < col1; col += 16) {
+            size_t row = col / R, next = col + 16;
+            gemm_strip(nh, KF, blocks, fold_column(v->cond_fold, col, P, KF), P,
+                       next < col1 ? fold_column(v->cond_fold, next, P, KF) : NULL, pre + (row - row0) * ldp,
+                       (ptrdiff_t)(col % R) - (ptrdiff_t)p0, R, n, v->in_b[row / C2][row % C2] + v->cond_fold_b[row]);
         }
         return;
     }
 #endif
-    for (size_t g = row0 + r0; g < row0 + r1; g += G) {
-        const float *fold = v->cond_fold + g * KF * R;
+    size_t run = P < R ? P : R;
+    for (size_t pc = col0; pc < col1; pc += P) {
+        const float *fold = fold_column(v->cond_fold, pc, P, KF);
         for (size_t hc = 0; hc < nh; hc += chunk) {
             size_t nc = nh - hc < chunk ? nh - hc : chunk;
-            /* scratch (nc, group·R) = these frames' columnsᵀ · the group's fold: frame h's R
-             * phases of each row side by side, as pre's steps of frame h are */
-            wg_gemm_at(nc, N, KF, in->frames + h0 + hc, in->ld, fold, N, 0.0f, scratch, N);
-            for (size_t o = 0; o < G; o++) {
-                size_t row = g + o;
+            /* scratch (nc, P) = these frames' columnsᵀ · the panel: frame h's phases of each row
+             * side by side, as pre's steps of frame h are */
+            wg_gemm_at(nc, P, KF, in->frames + h0 + hc, in->ld, fold, P, 0.0f, scratch, P);
+            for (size_t j = 0; j < P; j += run) {
+                size_t row = (pc + j) / R, ph = (pc + j) % R;
                 float *dst = pre + (row - row0) * ldp, bias = v->in_b[row / C2][row % C2] + v->cond_fold_b[row];
-                /* step s0 + t is phase (p0 + t) % R of frame (p0 + t) / R */
+                /* phase ph + u of frame h is step h·R + ph + u − p0: those in [0, n) */
                 for (size_t h = hc; h < hc + nc; h++) {
-                    size_t t0 = h * R > p0 ? h * R - p0 : 0, t1 = (h + 1) * R - p0 < n ? (h + 1) * R - p0 : n;
-                    const float *src = scratch + (h - hc) * N + o * R + (t0 + p0 - h * R);
-                    float *d = dst + t0;
-                    for (size_t t = 0; t < t1 - t0; t++) d[t] = bias + src[t];
+                    ptrdiff_t t = (ptrdiff_t)(h * R + ph) - (ptrdiff_t)p0;
+                    size_t u0 = t < 0 ? (size_t)-t : 0, u1 = t >= (ptrdiff_t)n ? 0 : (size_t)((ptrdiff_t)n - t);
+                    const float *src = scratch + (h - hc) * P + j;
+                    for (size_t u = u0; u < run && u < u1; u++) dst[t + (ptrdiff_t)u] = bias + src[u];
                 }
             }
         }

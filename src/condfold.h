@@ -40,14 +40,19 @@ static inline int wg_model_folded(const wg_model *m) { return m->cond_fold_mem !
 enum { WG_COND_FOLD_MIN_FRAMES = 12 };
 int wg_cond_fold_pays(const wg_model *m, size_t n_steps);
 static inline void wg_model_set_fold_min_frames(wg_model *m, size_t n) { m->cond_fold_min_frames = n; }
-/* wg_model_fold_conditioning with the layout chosen: groups of `group` rows (dividing a layer's
- * 2·n_channels, at most 8) multiplied by up to `chunk` frames a GEMM (0: a window's all), where
- * the public call picks them for the BLAS's kernels (condfold.c); tests reach each layout. */
-int wg_cond_fold_build(wg_model *m, size_t max_bytes, size_t group, size_t chunk, wg_error *err);
-/* Whether `group` rows can be a layout's group (they divide a layer's 2·n_channels, at most 8),
- * and the frames a GEMM that wg_model_fold_conditioning would pick for such groups. */
-int wg_cond_fold_group_valid(const wg_config *c, size_t group);
-size_t wg_cond_fold_chunk_frames(const wg_config *c, size_t group);
+/* The fold's layout: a flow's fold is the (4·n_mel, 2CL·R) matrix whose column row·R + p is
+ * A_k,p's row `row`, stored as panels of `panel` consecutive columns, each panel's (4·n_mel,
+ * panel) contiguous. A panel is g·R columns, the R phases of g rows (g dividing a layer's
+ * 2·n_channels, at most 8), or WG_COND_FOLD_STRIP columns where R is a multiple of them: a
+ * strip, 16 phases of one row, what the AVX2 kernel multiplies (condfold.c). */
+enum { WG_COND_FOLD_STRIP = 16 };
+int wg_cond_fold_panel_valid(const wg_config *c, size_t panel);
+/* wg_model_fold_conditioning with the layout chosen: panels of `panel` columns multiplied by up
+ * to `chunk` frames a GEMM (0: a window's all), where the public call picks them for the CPU and
+ * the BLAS's kernels (condfold.c); tests reach each layout. The frames a GEMM that
+ * wg_model_fold_conditioning would pick for such panels: */
+int wg_cond_fold_build(wg_model *m, size_t max_bytes, size_t panel, size_t chunk, wg_error *err);
+size_t wg_cond_fold_chunk_frames(const wg_config *c, size_t panel);
 
 /* What one window's folded conditioning reads: frames (4·n_mel, ld), whose column h − h_first
  * is [mel[h]; mel[h−1]; mel[h−2]; mel[h−3]] (absent frames zero) for the absolute frames the
@@ -55,7 +60,7 @@ size_t wg_cond_fold_chunk_frames(const wg_config *c, size_t group);
 typedef struct wg_cond_fold_input {
     const float *frames;
     size_t ld, h_first, step0;
-    size_t group; /* rows per GEMM, the fold's grouping (the model's cond_fold_group_rows) */
+    size_t panel; /* the fold's columns per panel (the model's cond_fold_panel_cols) */
     size_t chunk; /* frames per GEMM (the model's cond_fold_chunk_frames); 0: the whole window */
 } wg_cond_fold_input;
 

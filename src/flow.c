@@ -61,7 +61,7 @@ void wg_flow_work_fold_window(wg_flow_work *w, const wg_model *m, size_t step0, 
     w->wn.fold = (wg_cond_fold_input){0};
     if (!w->fold_mem || !wg_model_folded(m) || !wg_cond_fold_pays(m, n_steps)) return;
     w->wn.fold = (wg_cond_fold_input){w->fold_mem, fold_cols(c, w->capacity), h_first, step0,
-                                     m->cond_fold_group_rows, m->cond_fold_chunk_frames};
+                                     m->cond_fold_panel_cols, m->cond_fold_chunk_frames};
 }
 
 void wg_flow_work_free(wg_flow_work *w) {

@@ -51,7 +51,7 @@ int wg_model_save_fold(const wg_model *m, const char *path, wg_error *err) {
     if (!wg_model_folded(m))
         return wg_fail(err, WG_EINVAL, "%s: the model holds no conditioning fold to save (fold it first)", path);
     int n = 2 * c->n_flows;
-    size_t g = m->cond_fold_group_rows, R = (size_t)(c->hop_length / c->n_group), CL2 = rows_total(c);
+    size_t P = m->cond_fold_panel_cols, R = (size_t)(c->hop_length / c->n_group), CL2 = rows_total(c);
     wg_st_entry *e = calloc((size_t)n, sizeof *e);
     char(*names)[32] = calloc((size_t)n, sizeof *names);
     float **fold = calloc((size_t)n, sizeof *fold), **fold_b = fold + c->n_flows;
@@ -64,16 +64,16 @@ int wg_model_save_fold(const wg_model *m, const char *path, wg_error *err) {
         wg_st_entry *f = &e[2 * k], *b = &e[2 * k + 1];
         snprintf(names[2 * k], sizeof names[0], "cond_fold.%d", k);
         snprintf(names[2 * k + 1], sizeof names[0], "cond_fold_b.%d", k);
-        *f = (wg_st_entry){names[2 * k], 3, {CL2 / g, 4 * (size_t)c->n_mel_channels, g * R}, m->flows[k].cond_fold};
+        *f = (wg_st_entry){names[2 * k], 3, {CL2 * R / P, 4 * (size_t)c->n_mel_channels, P}, m->flows[k].cond_fold};
         *b = (wg_st_entry){names[2 * k + 1], 1, {CL2}, m->flows[k].cond_fold_b};
         fold[k] = m->flows[k].cond_fold, fold_b[k] = m->flows[k].cond_fold_b;
     }
-    char weights[17], data[17], group[24];
+    char weights[17], data[17], panel[24];
     snprintf(weights, sizeof weights, "%016llx", (unsigned long long)wg_fold_weights_hash(m));
     snprintf(data, sizeof data, "%016llx", (unsigned long long)data_hash(c, fold, fold_b));
-    snprintf(group, sizeof group, "%zu", g);
-    const char *meta[] = {"format",     WG_FOLD_FORMAT, "weights", weights, "data", data,
-                          "group_rows", group,          "config",  config,  NULL};
+    snprintf(panel, sizeof panel, "%zu", P);
+    const char *meta[] = {"format",        WG_FOLD_FORMAT, "weights", weights, "data", data,
+                          "panel_columns", panel,          "config",  config,  NULL};
     int rc = wg_st_write(path, e, n, meta, err);
     free(e), free(names), free(fold), free(config);
     return rc;
@@ -108,10 +108,13 @@ int wg_model_load_fold(wg_model *m, const char *path, wg_error *err) {
     if (rc)
         return rc;
     const char *format = wg_st_meta(&st, "format"), *weights = wg_st_meta(&st, "weights");
-    const char *data = wg_st_meta(&st, "data"), *group_text = wg_st_meta(&st, "group_rows");
+    const char *data = wg_st_meta(&st, "data"), *panel_text = wg_st_meta(&st, "panel_columns");
+    /* the files of the first layout, panels of whole rows, said how many: "group_rows" */
+    const char *group_text = wg_st_meta(&st, "group_rows"), *layout = panel_text ? panel_text : group_text;
     char want[17], *end = NULL;
     snprintf(want, sizeof want, "%016llx", (unsigned long long)wg_fold_weights_hash(m));
-    size_t g = group_text ? strtoul(group_text, &end, 10) : 0;
+    size_t R = (size_t)(c->hop_length / c->n_group), CL2 = rows_total(c);
+    size_t P = layout ? strtoul(layout, &end, 10) * (panel_text ? 1 : R) : 0;
     float **fold = calloc(2 * (size_t)c->n_flows, sizeof *fold), **fold_b = fold + c->n_flows;
     const wg_st_tensor **t = calloc(2 * (size_t)c->n_flows, sizeof *t);
     char *base = MAP_FAILED;
@@ -119,7 +122,7 @@ int wg_model_load_fold(wg_model *m, const char *path, wg_error *err) {
         rc = wg_fail(err, WG_ENOMEM, "%s: out of memory", path);
         goto done;
     }
-    if (!format || strcmp(format, WG_FOLD_FORMAT) || !weights || !data || !group_text) {
+    if (!format || strcmp(format, WG_FOLD_FORMAT) || !weights || !data || !layout) {
         rc = wg_fail(err, WG_EFORMAT, "%s: not a conditioning fold file (`waveglow fold` writes them)", path);
         goto done;
     }
@@ -128,12 +131,12 @@ int wg_model_load_fold(wg_model *m, const char *path, wg_error *err) {
                      path);
         goto done;
     }
-    if (!end || *end || !wg_cond_fold_group_valid(c, g)) {
-        rc = wg_fail(err, WG_EFORMAT, "%s: group_rows \"%s\" is no layout of this model's fold", path, group_text);
+    if (!end || *end || !wg_cond_fold_panel_valid(c, P)) {
+        rc = wg_fail(err, WG_EFORMAT, "%s: %s \"%s\" is no layout of this model's fold", path,
+                     panel_text ? "panel_columns" : "group_rows", layout);
         goto done;
     }
-    size_t R = (size_t)(c->hop_length / c->n_group), CL2 = rows_total(c);
-    size_t fold_shape[] = {CL2 / g, 4 * (size_t)c->n_mel_channels, g * R};
+    size_t fold_shape[] = {CL2 * R / P, 4 * (size_t)c->n_mel_channels, P};
     for (int k = 0; k < c->n_flows; k++) {
         char name[32];
         snprintf(name, sizeof name, "cond_fold.%d", k);
@@ -164,8 +167,8 @@ int wg_model_load_fold(wg_model *m, const char *path, wg_error *err) {
     wg_model_unfold_cond(m);
     m->cond_fold_mem = (float *)base, m->cond_fold_map_bytes = st.size, base = MAP_FAILED;
     m->cond_fold_min_frames = WG_COND_FOLD_MIN_FRAMES;
-    m->cond_fold_group_rows = g;
-    m->cond_fold_chunk_frames = wg_cond_fold_chunk_frames(c, g);
+    m->cond_fold_panel_cols = P;
+    m->cond_fold_chunk_frames = wg_cond_fold_chunk_frames(c, P);
     for (int k = 0; k < c->n_flows; k++)
         m->flows[k].cond_fold = fold[k], m->flows[k].cond_fold_b = fold_b[k];
 done:

@@ -3,9 +3,12 @@
  * about 9 s of the bundled model's audio; mapping a saved one costs about one reading of it, so a
  * process vocoding a one-second clip can use it too.
  *
- * A fold file is safetensors. Per flow k, "cond_fold.k" is (2CL/g, 4·n_mel, g·hop/n_group) in
- * the layout the model keeps it (g rows side by side, g = __metadata__["group_rows"]), and
- * "cond_fold_b.k" is (2CL). __metadata__ also holds "format" (WG_FOLD_FORMAT); "weights", the
+ * A fold file is safetensors. Per flow k, "cond_fold.k" is (2CL·R/P, 4·n_mel, P), R =
+ * hop/n_group, in the layout the model keeps it: panels of P columns (condfold.h), P =
+ * __metadata__["panel_columns"] (files of the first layout, panels of g whole rows, said
+ * "group_rows": g, and load as P = g·R); "cond_fold_b.k" is (2CL). Any layout loads on any
+ * CPU, but strips are fast only where the CPU has AVX2 and the BLAS no AVX-512 kernels, which is
+ * where wg_model_fold_conditioning picks them. __metadata__ also holds "format" (WG_FOLD_FORMAT); "weights", the
  * XXH3-64 of what the fold was built from (the config's shape and the upsampler's and every cond
  * conv's weights and biases), which loading compares with the model's; "data", the XXH3-64 of
  * the tensors' bytes in file order, which loading checks; and "config", for people. Loading maps

@@ -49,7 +49,7 @@ struct wg_model {
     float *cond_fold_mem; /* NULL, or every flow's cond_fold and cond_fold_b (condfold.h) */
     size_t cond_fold_map_bytes; /* 0, or cond_fold_mem maps a fold file of this size (foldfile.h) */
     size_t cond_fold_min_frames; /* windows of fewer frames use the upsampler (wg_cond_fold_pays) */
-    size_t cond_fold_group_rows, cond_fold_chunk_frames; /* the fold's layout and GEMMs (condfold.c) */
+    size_t cond_fold_panel_cols, cond_fold_chunk_frames; /* the fold's layout and GEMMs (condfold.h) */
     double synthesis_sigma;      /* the file's recommended latent temperature; 0: none */
 };
 

@@ -417,16 +417,18 @@ static void test_workspace_reuse(void **state) {
  * synthesis, encoding and the likelihood agree with the unfolded model's, alone and in teams
  * whose members split frames, in one window and in many (frames shared across window edges),
  * with several cond GEMM blocks (128 channels: 3 layers, then 1), with rows that the members
- * split unevenly (5 channels: 30 rows), and in each layout of the fold: the one the BLAS's
- * kernels pick, groups of 8 rows (or the most that divide a layer) with a window's frames in one
- * GEMM, groups of 2 with GEMMs of at most 4 frames (uneven, and across window edges); a group
- * that does not divide a layer is refused; the streamed audio equals the
+ * split unevenly (5 channels: 30 rows), and in each layout of the fold: the one the CPU and the
+ * BLAS's kernels pick, panels of 8 rows (or the most that divide a layer) with a window's frames
+ * in one GEMM, of 2 rows with GEMMs of at most 4 frames (uneven, and across window edges), and
+ * strips (16 phases: a whole row at hop / n_group 16, half a row at 32) where they apply; a
+ * panel of rows that do not divide a layer, or of a part of a row other than a strip, is
+ * refused; the streamed audio equals the
  * offline audio; the fold is refused where it cannot apply or would take too much memory, and
  * a refresh (the trainer's, after a step) drops it. */
 static void test_cond_fold(void **state) {
     (void)state;
     wg_config cfgs[] = {make_config(16000, 128, 20, 4, 8, 2, 2, 4, 8, 3), make_config(16000, 64, 12, 2, 16, 4, 2, 4, 128, 3),
-                        make_config(16000, 128, 20, 2, 8, 2, 2, 3, 5, 3)};
+                        make_config(16000, 256, 20, 2, 8, 2, 2, 3, 5, 3)};
     for (size_t ci = 0; ci < sizeof cfgs / sizeof cfgs[0]; ci++) {
         wg_model *m = random_model(&cfgs[ci]);
         size_t M = (size_t)cfgs[ci].n_mel_channels, frames = 29, T = wg_synth_samples(m, frames);
@@ -456,14 +458,21 @@ static void test_cond_fold(void **state) {
         assert_true(after.fold_breakeven_samples > 0);
         int threads[] = {1, 2, 3};
         size_t chunks[] = {0, 23}, layer_rows = 2 * (size_t)cfgs[ci].wn_n_channels;
-        /* the layout the BLAS's kernels chose; groups of 8 rows (or the most that divide a layer)
-         * with a window's frames in one GEMM; groups of 2 with GEMMs of at most 4 frames */
-        size_t groups[] = {m->cond_fold_group_rows, layer_rows % 8 ? layer_rows % 4 ? 2 : 4 : 8, 2};
-        size_t frames_per_gemm[] = {m->cond_fold_chunk_frames, 0, 4};
-        assert_int_equal(wg_cond_fold_build(m, SIZE_MAX, 3, 0, &err), WG_EINVAL);
-        assert_int_equal(wg_cond_fold_build(m, SIZE_MAX, 16, 0, &err), WG_EINVAL);
-        for (size_t fi = 0; fi < 3; fi++) {
-            assert_int_equal(wg_cond_fold_build(m, SIZE_MAX, groups[fi], frames_per_gemm[fi], &err), 0);
+        size_t R = (size_t)(cfgs[ci].hop_length / cfgs[ci].n_group);
+        /* the layout chosen; 8 rows (or the most that divide a layer) with a window's frames in
+         * one GEMM; 2 rows with GEMMs of at most 4 frames; strips */
+        size_t panels[] = {m->cond_fold_panel_cols, (layer_rows % 8 ? layer_rows % 4 ? 2 : 4 : 8) * R, 2 * R,
+                           WG_COND_FOLD_STRIP};
+        size_t frames_per_gemm[] = {m->cond_fold_chunk_frames, 0, 4, 0};
+        assert_int_equal(wg_cond_fold_build(m, SIZE_MAX, 3 * R, 0, &err), WG_EINVAL);
+        assert_int_equal(wg_cond_fold_build(m, SIZE_MAX, 16 * R, 0, &err), WG_EINVAL);
+        /* part of a row, not a strip */
+        assert_int_equal(wg_cond_fold_build(m, SIZE_MAX, R / 2 == WG_COND_FOLD_STRIP ? R / 4 : R / 2, 0, &err),
+                         WG_EINVAL);
+        printf("%s\n", err.message);
+        for (size_t fi = 0; fi < 4; fi++) {
+            if (!wg_cond_fold_panel_valid(&cfgs[ci], panels[fi])) continue;
+            assert_int_equal(wg_cond_fold_build(m, SIZE_MAX, panels[fi], frames_per_gemm[fi], &err), 0);
             wg_model_set_fold_min_frames(m, 0);
             for (size_t ti = 0; ti < 3; ti++)
             for (size_t ki = 0; ki < 2; ki++) {
@@ -472,8 +481,8 @@ static void test_cond_fold(void **state) {
                 assert_int_equal(wg_encode(m, mel, frames, a, T, zb, &lb, &p, &err), 0);
                 double e = max_abs_diff(a, b, T), ez = max_abs_diff(za, zb, T);
                 double el = fabs(la.log_likelihood - lb.log_likelihood) / fabs(la.log_likelihood);
-                printf("config %zu folded (groups of %zu rows, GEMMs of %zu frames), %d thread(s), chunk %2zu: "
-                       "audio max |diff| %.2e, latent %.2e, log-likelihood %.1e relative\n", ci, groups[fi],
+                printf("config %zu folded (panels of %zu columns, GEMMs of %zu frames), %d thread(s), chunk %2zu: "
+                       "audio max |diff| %.2e, latent %.2e, log-likelihood %.1e relative\n", ci, panels[fi],
                        frames_per_gemm[fi], threads[ti], chunks[ki], e, ez, el);
                 assert_true(e <= 1e-5 * max_abs(a, T) && ez <= 1e-5 * max_abs(za, T) && el <= 1e-6);
                 assert_true(e > 0); /* rounded otherwise: the folded path ran */
@@ -534,14 +543,30 @@ static void flip_byte(const char *path, long offset) {
     assert_int_equal(fclose(fp), 0);
 }
 
+/* Overwrites the first `from` in the file with `to`, of the same length. */
+static void replace_in_file(const char *path, const char *from, const char *to) {
+    assert_int_equal(strlen(from), strlen(to));
+    FILE *fp = fopen(path, "r+b");
+    assert_non_null(fp);
+    char head[4096] = {0};
+    size_t got = fread(head, 1, sizeof head - 1, fp);
+    assert_true(got > 8);
+    char *at = strstr(head + 8, from); /* the JSON header, after its 8-byte length */
+    assert_non_null(at);
+    assert_int_equal(fseek(fp, at - head, SEEK_SET), 0);
+    assert_int_equal(fwrite(to, 1, strlen(to), fp), strlen(to));
+    assert_int_equal(fclose(fp), 0);
+}
+
 /* A fold saved to a file (foldfile.h) and mapped into a model with the same weights is the same
- * fold, bit for bit, in the layout it was saved in (the BLAS's, and groups of 2), and synthesises
- * the same audio; a model with other cond or upsampler weights refuses it, as does a damaged,
- * cut or foreign file, and a refused load leaves the model's fold as it was; a model with no fold
- * has none to save. */
+ * fold, bit for bit, in the layout it was saved in (the one picked, panels of 2 rows, and strips
+ * of half a row), and synthesises the same audio; so is a file of the first format, which named
+ * its layout by "group_rows"; a model with other cond or upsampler weights refuses it, as does a
+ * damaged, cut or foreign file or one whose layout is none of this model's, and a refused load
+ * leaves the model's fold as it was; a model with no fold has none to save. */
 static void test_fold_file(void **state) {
     (void)state;
-    wg_config cfg = make_config(16000, 128, 20, 4, 8, 2, 2, 4, 8, 3);
+    wg_config cfg = make_config(16000, 256, 20, 4, 8, 2, 2, 4, 8, 3); /* R = 32 phases */
     wg_model *m = random_model(&cfg), *same = model_copy(m, SIZE_MAX);
     size_t M = (size_t)cfg.n_mel_channels, frames = 29, T = wg_synth_samples(m, frames);
     size_t fold_floats = wg_cond_fold_floats(&cfg) / (size_t)cfg.n_flows, CL2 = 2 * 8 * 4;
@@ -555,10 +580,10 @@ static void test_fold_file(void **state) {
     p.n_threads = 1;
     assert_int_equal(wg_model_save_fold(m, path, &err), WG_EINVAL);
     assert_false(file_exists(path));
-    size_t groups[] = {0, 2}; /* 0: what wg_model_fold_conditioning picks */
-    for (size_t gi = 0; gi < 2; gi++) {
-        if (groups[gi])
-            assert_int_equal(wg_cond_fold_build(m, SIZE_MAX, groups[gi], 0, &err), 0);
+    size_t panels[] = {0, WG_COND_FOLD_STRIP, 2 * 32}; /* 0: what wg_model_fold_conditioning picks */
+    for (size_t pi = 0; pi < 3; pi++) {
+        if (panels[pi])
+            assert_int_equal(wg_cond_fold_build(m, SIZE_MAX, panels[pi], 0, &err), 0);
         else
             assert_int_equal(wg_model_fold_conditioning(m, SIZE_MAX, &err), 0);
         wg_model_set_fold_min_frames(m, 0);
@@ -566,18 +591,37 @@ static void test_fold_file(void **state) {
         assert_int_equal(wg_model_save_fold(m, path, &err), 0);
         assert_int_equal(wg_model_load_fold(same, path, &err), 0);
         assert_true(wg_model_get_info(same).folded && same->cond_fold_map_bytes > 0);
-        assert_int_equal(same->cond_fold_group_rows, m->cond_fold_group_rows);
+        assert_int_equal(same->cond_fold_panel_cols, m->cond_fold_panel_cols);
         assert_int_equal(same->cond_fold_chunk_frames, m->cond_fold_chunk_frames);
         for (int k = 0; k < cfg.n_flows; k++) {
-            assert_memory_equal(same->flows[k].cond_fold, m->flows[k].cond_fold, fold_floats - CL2);
+            assert_memory_equal(same->flows[k].cond_fold, m->flows[k].cond_fold, (fold_floats - CL2) * sizeof(float));
             assert_memory_equal(same->flows[k].cond_fold_b, m->flows[k].cond_fold_b, CL2 * sizeof(float));
         }
         wg_model_set_fold_min_frames(same, 0);
         assert_int_equal(wg_synthesize(same, mel, frames, 0.6f, 7, b, &p, &err), 0);
-        printf("fold file, groups of %zu rows: audio max |diff| against the model it was saved from %.2e\n",
-               same->cond_fold_group_rows, max_abs_diff(a, b, T));
+        printf("fold file, panels of %zu columns: audio max |diff| against the model it was saved from %.2e\n",
+               same->cond_fold_panel_cols, max_abs_diff(a, b, T));
         assert_true(max_abs_diff(a, b, T) == 0);
     }
+    /* the last file (panels of 2 rows) as the first format wrote it: the same fold; a layout that
+     * is none of this model's is refused */
+    assert_int_equal(sh("cp %s %s", path, bad), 0);
+    replace_in_file(bad, "\"panel_columns\":\"64\"", "\"group_rows\":    \"2\"");
+    wg_model *legacy = model_copy(m, SIZE_MAX);
+    assert_int_equal(wg_model_load_fold(legacy, bad, &err), 0);
+    assert_int_equal(legacy->cond_fold_panel_cols, 64);
+    wg_model_set_fold_min_frames(legacy, 0);
+    assert_int_equal(wg_synthesize(legacy, mel, frames, 0.6f, 7, b, &p, &err), 0);
+    assert_true(max_abs_diff(a, b, T) == 0);
+    wg_model_free(legacy);
+    replace_in_file(bad, "\"group_rows\":    \"2\"", "\"group_rows\":    \"3\"");
+    assert_int_equal(wg_model_load_fold(same, bad, &err), WG_EFORMAT);
+    printf("%s\n", err.message);
+    assert_non_null(strstr(err.message, "no layout"));
+    assert_int_equal(sh("cp %s %s", path, bad), 0);
+    replace_in_file(bad, "\"panel_columns\":\"64\"", "\"panel_columns\":\"48\"");
+    assert_int_equal(wg_model_load_fold(same, bad, &err), WG_EFORMAT);
+    assert_non_null(strstr(err.message, "no layout"));
     /* other cond or upsampler weights: refused, the model unfolded as it was */
     size_t cond_b = (size_t)(m->flows[1].cond_b - m->params), up_w = (size_t)(m->upsample_w - m->params);
     size_t tweaks[] = {cond_b + 3, up_w + 77};
@@ -620,10 +664,12 @@ static void test_fold_file(void **state) {
 }
 
 /* wg_cond_fold_apply alone: every row of pre, over windows that start and end inside a frame,
- * as short as one step and many frames long (several six-frame blocks and a ragged one),
- * against in_b + cond_b + cond_w · (the upsampled mel) in float64. pre starts as NaN, so a step
- * that no one writes shows, and two members split the rows as a team's do. Hops of 16 and 32
- * steps a frame (whole 16-column strips) and of 4 (not), each layout of the fold. */
+ * as short as one step and many frames long (whole six-frame blocks, and after them or alone
+ * blocks of 1-5 frames), against in_b + cond_b + cond_w · (the upsampled mel) in float64. pre
+ * starts as NaN, so a step that no one writes shows, and two members split the rows as a team's
+ * do. Hops of 16 and 32 steps a frame (whole 16-column strips) and of 4 (not), each layout of
+ * the fold: panels of 8, 4 and 2 rows, of 2 rows in GEMMs of 4 frames, and strips (16 phases of a
+ * row, half a row at 32), multiplied by the AVX2 kernel or in GEMMs of 5 frames. */
 static void test_cond_fold_apply_windows(void **state) {
     (void)state;
     const wg_config cfgs[] = {make_config(16000, 128, 20, 2, 8, 2, 2, 2, 8, 3),
@@ -640,12 +686,14 @@ static void test_cond_fold_apply_windows(void **state) {
         /* steps [s0, s0 + n): whole frames; inside frames at both ends (one step past a 16-step
          * run's start, one short of a run's end, one into the last run); one step */
         size_t windows[][2] = {{0, F * R},     {5, 37},         {1, 6 * R + 14}, {R - 1, 2 * R + 2},
-                               {R - 1, 1},     {3, 6 * R + 7},  {2 * R + 9, F * R - 2 * R - 12}};
-        size_t groups[] = {8, 4, 2, 2}, chunks[] = {0, 0, 0, 4};
-        for (size_t li = 0; li < 4; li++) {
-            if (C2 % groups[li]) continue;
+                               {R - 1, 1},     {3, 6 * R + 7},  {2 * R + 9, F * R - 2 * R - 12},
+                               {R + 3, R},     {0, 12 * R}};
+        size_t panels[] = {8 * R, 4 * R, 2 * R, 2 * R, WG_COND_FOLD_STRIP, WG_COND_FOLD_STRIP};
+        size_t chunks[] = {0, 0, 0, 4, 0, 5};
+        for (size_t li = 0; li < sizeof panels / sizeof panels[0]; li++) {
+            if (!wg_cond_fold_panel_valid(c, panels[li])) continue;
             wg_error err = {0};
-            assert_int_equal(wg_cond_fold_build(m, SIZE_MAX, groups[li], chunks[li], &err), 0);
+            assert_int_equal(wg_cond_fold_build(m, SIZE_MAX, panels[li], chunks[li], &err), 0);
             const wg_flow_view *v = &m->flows[1];
             for (size_t wi = 0; wi < sizeof windows / sizeof windows[0]; wi++) {
                 size_t s0 = windows[wi][0], n = windows[wi][1], h0, h1;
@@ -655,7 +703,7 @@ static void test_cond_fold_apply_windows(void **state) {
                 float *up = malloc(MG * n * sizeof(float)), *up_scratch = malloc(wg_upsample_scratch(c) * sizeof(float));
                 float *scratch[2] = {malloc(n_scratch * sizeof(float)), malloc(n_scratch * sizeof(float))};
                 wg_cond_fold_frames(c, &mv, h0, h0, h1, frames, ld);
-                wg_cond_fold_input in = {frames, ld, h0, s0, groups[li], chunks[li]};
+                wg_cond_fold_input in = {frames, ld, h0, s0, panels[li], chunks[li]};
                 for (size_t i = 0; i < rows * n + 16; i++) pre[i] = i < rows * n ? NAN : 7.0f;
                 /* the members' columns [0, split) and [split, n), the second's rows first: a step
                  * written past a row's end would stay in the next member's first row */
@@ -675,8 +723,8 @@ static void test_cond_fold_apply_windows(void **state) {
                         worst = isfinite(got) ? fmax(worst, fabs(got - want)) : INFINITY;
                         scale = fmax(scale, fabs(want));
                     }
-                printf("fold apply, hop %d / group %d, rows %zu a GEMM, GEMMs of %zu frames, steps [%zu, %zu): "
-                       "max |diff| %.2e of %.2e\n", c->hop_length, c->n_group, groups[li], chunks[li], s0, s0 + n,
+                printf("fold apply, hop %d / group %d, panels of %zu columns, GEMMs of %zu frames, steps [%zu, %zu): "
+                       "max |diff| %.2e of %.2e\n", c->hop_length, c->n_group, panels[li], chunks[li], s0, s0 + n,
                        worst, scale);
                 assert_true(scale > 0.1 && worst <= 1e-5 * scale);
                 free(frames), free(pre), free(up), free(up_scratch), free(scratch[0]), free(scratch[1]);
