@@ -203,10 +203,14 @@ size_t wg_cond_fold_chunk_frames(const wg_config *c, size_t panel) {
     return chunk ? chunk : 1;
 }
 
+size_t wg_cond_fold_native_panel(const wg_config *c) {
+    size_t R = phases(c), group = wg_blas_avx512_kernels() ? 2 : MAX_GROUP_ROWS;
+    while (layer_rows(c) % group) group /= 2;
+    return use_strips(wg_cond_fold_chunk_frames(c, group * R), R) ? WG_COND_FOLD_STRIP : group * R;
+}
+
 int wg_model_fold_conditioning(wg_model *m, size_t max_bytes, wg_error *err) {
-    size_t R = phases(&m->cfg), group = wg_blas_avx512_kernels() ? 2 : MAX_GROUP_ROWS;
-    while (layer_rows(&m->cfg) % group) group /= 2;
-    size_t panel = use_strips(wg_cond_fold_chunk_frames(&m->cfg, group * R), R) ? WG_COND_FOLD_STRIP : group * R;
+    size_t panel = wg_cond_fold_native_panel(&m->cfg);
     return wg_cond_fold_build(m, max_bytes, panel, wg_cond_fold_chunk_frames(&m->cfg, panel), err);
 }
 

@@ -53,6 +53,10 @@ int wg_cond_fold_panel_valid(const wg_config *c, size_t panel);
  * wg_model_fold_conditioning would pick for such panels: */
 int wg_cond_fold_build(wg_model *m, size_t max_bytes, size_t panel, size_t chunk, wg_error *err);
 size_t wg_cond_fold_chunk_frames(const wg_config *c, size_t panel);
+/* The panel wg_model_fold_conditioning builds on this CPU and BLAS. A fold in another (one
+ * mapped from a file that an older version or another machine wrote) gives the same results
+ * to float32 rounding, slower. */
+size_t wg_cond_fold_native_panel(const wg_config *c);
 
 /* What one window's folded conditioning reads: frames (4·n_mel, ld), whose column h − h_first
  * is [mel[h]; mel[h−1]; mel[h−2]; mel[h−3]] (absent frames zero) for the absolute frames the

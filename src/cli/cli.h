@@ -93,6 +93,12 @@ bool cli_parse_fold(const char *cmd, const char *text, int *mode);
 /* Where `waveglow fold` writes a model's fold file by default and vocode looks for it: the model
  * path with .safetensors (if it ends so) replaced by .fold. false if it does not fit in size. */
 bool cli_fold_path(const char *model_path, char *path, size_t size);
+/* Whether the model's fold is in the layout `waveglow fold` would write on this machine; a file
+ * in another (an older version's, or another CPU's) works, slower, and CLI_FOLD_NOT_NATIVE says so. */
+bool cli_fold_native(const wg_model *model);
+#define CLI_FOLD_NOT_NATIVE                                                                                            \
+    "the fold file's layout is not this machine's (an older waveglow or another CPU wrote it), which makes it "     \
+    "slower here: `waveglow fold` rewrites it"
 /* Checks --fold-file against --fold (and --stream where `streaming`); true, or false with usage printed. */
 bool cli_fold_options_agree(const char *cmd, int mode, const char *fold_file, bool streaming);
 /* Folds `model` for a job of `samples` samples as `mode` says: from fold_file where not NULL

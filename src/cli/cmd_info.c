@@ -48,8 +48,9 @@ int cmd_info(int argc, char **argv) {
         if (wg_model_load_fold(model, fold_path, &err))
             snprintf(fold_note, sizeof fold_note, "  fold file: not used: %s\n", err.message);
         else
-            snprintf(fold_note, sizeof fold_note, "  fold file: %s (checked; vocode, decode, encode and score map it)\n",
-                     fold_path);
+            snprintf(fold_note, sizeof fold_note,
+                     "  fold file: %s (checked; vocode, decode, encode and score map it)%s%s\n", fold_path,
+                     cli_fold_native(model) ? "" : "; ", cli_fold_native(model) ? "" : CLI_FOLD_NOT_NATIVE);
     }
     wg_model_free(model);
     printf("%s\n", model_path ? model_path : config_path);

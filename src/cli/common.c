@@ -250,6 +250,10 @@ static double seconds_since(const struct timespec *t0) {
     return (t1.tv_sec - t0->tv_sec) + 1e-9 * (t1.tv_nsec - t0->tv_nsec);
 }
 
+bool cli_fold_native(const wg_model *model) {
+    return model->cond_fold_panel_cols == wg_cond_fold_native_panel(&model->cfg);
+}
+
 int cli_fold(const char *cmd, wg_model *model, const char *model_path, const char *fold_file, int mode,
              size_t samples, int threads, bool quiet) {
     wg_model_info info = wg_model_get_info(model);
@@ -271,6 +275,8 @@ int cli_fold(const char *cmd, wg_model *model, const char *model_path, const cha
             if (!quiet)
                 fprintf(stderr, "waveglow %s: conditioning fold (%.0f MB) mapped from %s in %.3f s\n", cmd,
                         info.fold_bytes / 1e6, file, seconds_since(&t0));
+            if (!quiet && !cli_fold_native(model))
+                fprintf(stderr, "waveglow %s: note: %s\n", cmd, CLI_FOLD_NOT_NATIVE);
             return 0;
         }
         fprintf(stderr, "waveglow %s: %s%s\n", cmd, fold_file ? "" : "note: not using the fold file: ", err.message);
