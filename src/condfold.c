@@ -43,10 +43,10 @@ static const double SMALL_GEMM_MNK = 1e6;
  * 93.8-95.7k -> 96.4-98.3k. Tried: blocking by 48 frames (lost the 1 s gain: the strip then came
  * from memory twice), packing the frames for every group (9% slower).
  *
- * The strips were first read out of panels of 8 rows, 16 floats of every 1 KB: at 1 s (63 frames,
+ * The strips were first read out of panels of 8 rows, 16 floats of every 1 KB: at 1 s (62 frames,
  * 124 FLOPs a weight) that streamed at 83% of the sgemm ceiling against 97% from L2, and no
  * prefetch helped. Stored as panels of their own, 20 KB contiguous, the fold streams in address
- * order and a strip stays in L1 for its later blocks: the bundled model, one thread of a Zen 3,
+ * order and a strip fits L1 for its later blocks: the bundled model, one thread of a Zen 3,
  * wg_bench decode ... fold alternated, 1 s 97.9-98.5k -> 102.9-103.3k samples/s, bit for bit the
  * same audio; the last 1-5 frames by a block of that many rows instead of six, 1 s -> 103.8-104.3k. */
 enum { STRIP_ROWS = 6 };
