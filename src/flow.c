@@ -14,15 +14,23 @@ size_t wg_flow_reach(const wg_config *c) {
     return (size_t)c->n_flows * (size_t)(c->wn_kernel_size - 1) / 2 * (((size_t)1 << c->wn_n_layers) - 1);
 }
 
-int wg_flow_work_alloc(const wg_config *c, size_t cap, wg_flow_work *w) {
-    memset(w, 0, sizeof *w);
-    size_t G = (size_t)c->n_group, MG = (size_t)c->n_mel_channels * G;
-    size_t n_up = wg_upsample_scratch(c), n_wn = wg_wn_work_floats(c, cap), n_tiles = wg_wn_scratch_floats(c);
+/* A member's scratch: the upsampler's, the Winograd tiles' or the fold's, whichever is largest. */
+static size_t scratch_floats(const wg_config *c, size_t cap) {
+    size_t n_up = wg_upsample_scratch(c), n_tiles = wg_wn_scratch_floats(c);
     size_t n_fold = wg_cond_fold_scratch_floats(c, cap); /* the fold shares the members' scratch */
     size_t n_scratch = n_up > n_tiles ? n_up : n_tiles;
-    n_scratch = n_scratch > n_fold ? n_scratch : n_fold;
-    size_t total = MG * cap + 3 * G * cap + n_scratch + n_wn;
-    w->mem = wg_alloc_huge(total * sizeof(float));
+    return n_scratch > n_fold ? n_scratch : n_fold;
+}
+
+size_t wg_flow_work_floats(const wg_config *c, size_t cap) {
+    size_t G = (size_t)c->n_group, MG = (size_t)c->n_mel_channels * G;
+    return MG * cap + 3 * G * cap + scratch_floats(c, cap) + wg_wn_work_floats(c, cap);
+}
+
+int wg_flow_work_alloc(const wg_config *c, size_t cap, wg_flow_work *w) {
+    memset(w, 0, sizeof *w);
+    size_t G = (size_t)c->n_group, MG = (size_t)c->n_mel_channels * G, n_scratch = scratch_floats(c, cap);
+    w->mem = wg_alloc_huge(wg_flow_work_floats(c, cap) * sizeof(float));
     if (!w->mem)
         return -1;
     float *p = w->mem;

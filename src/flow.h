@@ -30,6 +30,8 @@ typedef struct wg_flow_work {
 } wg_flow_work;
 
 int wg_flow_work_alloc(const wg_config *cfg, size_t capacity, wg_flow_work *w);
+/* The floats of that arena (w->mem), which grow with the capacity. */
+size_t wg_flow_work_floats(const wg_config *cfg, size_t capacity);
 /* Frees what w holds and leaves it empty (all zero), as is a work that never was allocated. */
 void wg_flow_work_free(wg_flow_work *w);
 /* Whether w holds buffers laid out for windows of at least `capacity` steps of cfg's shape. */

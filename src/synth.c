@@ -17,13 +17,26 @@
 
 wg_run_params wg_run_default_params(void) { return (wg_run_params){0}; }
 
-static size_t auto_chunk(const wg_config *c, const wg_run_params *p) {
-    if (p->chunk_steps)
-        return p->chunk_steps;
-    /* each window recomputes its reach on both sides: at 8 reaches a window, at most a quarter
-     * of the work is repeated (NVIDIA's config reaches 3060 steps: 16384 alone repeated 37%) */
-    size_t r = wg_flow_reach(c), chunk = 16384;
-    return chunk > 8 * r ? chunk : 8 * r;
+/* Each window recomputes its reach on both sides: a long input goes in windows that keep
+ * 16384 steps, or 8 reaches where that is more (at most a quarter repeated: NVIDIA's config
+ * reaches 3060 steps, and 16384 alone would repeat 37%). An input that two windows would cut
+ * with at least 2.5% of it repeated (up to 80 reaches) goes in one window where its whole arena
+ * fits WINDOW_BYTES: the bundled model up to 40 320 steps (20 s; two windows from 17 392
+ * before, the second repeating 1008 steps), NVIDIA's config up to 31 943 (arena-bound; 30 600
+ * before), models of short reach as before. The bundled model at 10 s (wg_bench decode, this
+ * rule against the one before, alternated on a Zen 3), unfolded, 1 / 2 threads: 60.2-61.8k ->
+ * 61.9-65.1k and 118.1-121.6k -> 120.7-127.5k samples/s; folded (the fold read once, not
+ * twice) 99.3-103.5k -> 99.9-106.3k on one thread, within the noise on two. Long inputs keep
+ * their windows: wider ones (40 000 steps, 5.9% -> 2.5% repeated) gave no difference above this
+ * host's noise in 60 s vocode runs, for 140 MB more. */
+static const size_t WINDOW_BYTES = (size_t)256 << 20;
+
+size_t wg_synth_window_steps(const wg_config *c, size_t steps, size_t chunk_steps) {
+    size_t r = wg_flow_reach(c), chunk = chunk_steps ? chunk_steps : 16384 > 8 * r ? 16384 : 8 * r;
+    if (steps <= chunk + 2 * r ||
+        (!chunk_steps && steps <= 80 * r && wg_flow_work_floats(c, steps) * sizeof(float) <= WINDOW_BYTES))
+        return steps; /* one window, no overlap */
+    return chunk;
 }
 
 static int check_mel(const wg_model *m, const float *mel, size_t n_frames, wg_error *err) {
@@ -69,9 +82,7 @@ void wg_workspace_free(wg_workspace *ws) {
 static int plan(const wg_model *m, size_t steps, const wg_run_params *p, size_t *chunk, size_t *reach,
                 wg_flow_work *own, wg_flow_work **work, wg_error *err) {
     *reach = wg_flow_reach(&m->cfg);
-    *chunk = auto_chunk(&m->cfg, p);
-    if (steps <= *chunk + 2 * *reach)
-        *chunk = steps; /* one window, no overlap */
+    *chunk = wg_synth_window_steps(&m->cfg, steps, p->chunk_steps);
     size_t cap = *chunk + 2 * *reach < steps ? *chunk + 2 * *reach : steps;
     wg_flow_work *w = *work = p->workspace ? &p->workspace->work : own;
     if (!p->workspace || !wg_flow_work_fits(w, &m->cfg, cap)) {

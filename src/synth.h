@@ -22,6 +22,11 @@ typedef struct wg_window {
 /* The arena a workspace (waveglow.h) keeps between calls: empty until a call lays it out. */
 const wg_flow_work *wg_workspace_work(const wg_workspace *ws);
 
+/* The steps each window keeps for an input of `steps` steps: all of them (one window), or
+ * chunk_steps (wg_run_params), or where that is 0 a width synth.c chooses for the repeated reach
+ * and the arena's memory. */
+size_t wg_synth_window_steps(const wg_config *c, size_t steps, size_t chunk_steps);
+
 void wg_inverse_window(const wg_model *m, wg_flow_work *w, const wg_mel_view *mel, const float *z, size_t z_ld,
                        float sigma, uint64_t seed, wg_window win, float *audio);
 

@@ -521,6 +521,37 @@ static void test_cond_fold(void **state) {
     wg_model_free(m);
 }
 
+/* How wide synthesis's windows are: an input that two windows would cut with 2.5% or more of
+ * it repeated goes in one window where its arena fits 256 MB (the bundled model's 10 s, NVIDIA's
+ * config's 10 s); longer ones in windows of 16384 steps or 8 reaches, as do those of models of
+ * short reach, whatever their memory; an explicit chunk is kept. */
+static void test_window_steps(void **state) {
+    (void)state;
+    wg_config bundled = make_config(16000, 256, 80, 8, 8, 4, 2, 6, 64, 3);
+    wg_config nvidia = make_config(22050, 256, 80, 12, 8, 4, 2, 8, 256, 3);
+    wg_config tiny = make_config(22050, 256, 16, 4, 8, 2, 2, 3, 16, 3);
+    size_t rb = wg_flow_reach(&bundled), rn = wg_flow_reach(&nvidia), rt = wg_flow_reach(&tiny);
+    assert_int_equal(rb, 504);
+    assert_int_equal(rn, 3060);
+    /* the bundled model: one window through 80 reaches, its arena within 256 MB there */
+    assert_int_equal(wg_synth_window_steps(&bundled, 20000, 0), 20000);
+    assert_int_equal(wg_synth_window_steps(&bundled, 80 * rb, 0), 80 * rb);
+    assert_true(wg_flow_work_floats(&bundled, 80 * rb) * sizeof(float) <= (size_t)256 << 20);
+    assert_int_equal(wg_synth_window_steps(&bundled, 80 * rb + 1, 0), 16384);
+    assert_int_equal(wg_synth_window_steps(&bundled, 20000, 4096), 4096);
+    assert_int_equal(wg_synth_window_steps(&bundled, 4096 + 2 * rb, 4096), 4096 + 2 * rb);
+    /* NVIDIA's: one window as far as the arena allows, then 8 reaches */
+    assert_int_equal(wg_synth_window_steps(&nvidia, 27562, 0), 27562);
+    assert_int_equal(wg_synth_window_steps(&nvidia, 31000, 0), 31000);
+    assert_true(wg_flow_work_floats(&nvidia, 31000) * sizeof(float) <= (size_t)256 << 20);
+    assert_int_equal(wg_synth_window_steps(&nvidia, 33000, 0), 8 * rn);
+    assert_true(wg_flow_work_floats(&nvidia, 33000) * sizeof(float) > (size_t)256 << 20);
+    /* short reach: windows of 16384 however little memory a wider one would take */
+    assert_int_equal(wg_synth_window_steps(&tiny, 16384 + 2 * rt, 0), 16384 + 2 * rt);
+    assert_int_equal(wg_synth_window_steps(&tiny, 16384 + 2 * rt + 1, 0), 16384);
+    assert_true(wg_flow_work_floats(&tiny, 16384 + 2 * rt + 1) * sizeof(float) < (size_t)64 << 20);
+}
+
 /* A copy of m with its own parameters, one of them (params index `tweak`, or none where
  * tweak == SIZE_MAX) moved by 1e-3. */
 static wg_model *model_copy(const wg_model *m, size_t tweak) {
@@ -977,6 +1008,7 @@ int main(void) {
         cmocka_unit_test(test_team_matches_one_thread),
         cmocka_unit_test(test_workspace_reuse),
         cmocka_unit_test(test_cond_fold),
+        cmocka_unit_test(test_window_steps),
         cmocka_unit_test(test_fold_file),
         cmocka_unit_test(test_cond_fold_apply_windows),
         cmocka_unit_test(test_upsampler_against_direct_sum),
