@@ -216,14 +216,14 @@ int wg_model_fold_conditioning(wg_model *m, size_t max_bytes, wg_error *err) {
 
 int wg_cond_fold_build(wg_model *m, size_t max_bytes, size_t panel, size_t chunk, wg_error *err) {
     const wg_config *c = &m->cfg;
-    if (wg_cond_fold_supported(c) && !wg_cond_fold_panel_valid(c, panel))
+    if (!wg_cond_fold_supported(c))
+        return wg_fail(err, WG_EUNSUPPORTED, "the conditioning fold needs hop_length %% n_group = 0 and n_group > %d",
+                       TAPS);
+    if (!wg_cond_fold_panel_valid(c, panel))
         return wg_fail(err, WG_EINVAL,
                        "a fold panel of %zu columns is neither a strip of %d phases (of R = %zu) nor R times a "
                        "number of rows that divides a layer's %zu and is at most %d", panel, WG_COND_FOLD_STRIP,
                        phases(c), layer_rows(c), MAX_GROUP_ROWS);
-    if (!wg_cond_fold_supported(c))
-        return wg_fail(err, WG_EUNSUPPORTED, "the conditioning fold needs hop_length %% n_group = 0 and n_group > %d",
-                       TAPS);
     size_t bytes = wg_cond_fold_floats(c) * sizeof(float);
     if (bytes > max_bytes)
         return wg_fail(err, WG_EUNSUPPORTED, "the conditioning fold would take %.0f MB, over the %.0f MB allowed",
@@ -336,8 +336,8 @@ void wg_cond_fold_apply(const wg_config *c, const wg_flow_view *v, size_t row0, 
          * 16 phases of one row, which go straight to its steps in pre */
         float *blocks = scratch;
         pack_frame_blocks(nh, KF, in->frames + h0, in->ld, blocks);
-        for (size_t col = col0; col < col1; col += 16) {
-            size_t row = col / R, next = col + 16;
+        for (size_t col = col0; col < col1; col += WG_COND_FOLD_STRIP) {
+            size_t row = col / R, next = col + WG_COND_FOLD_STRIP;
             gemm_strip(nh, KF, blocks, fold_column(v->cond_fold, col, P, KF), P,
                        next < col1 ? fold_column(v->cond_fold, next, P, KF) : NULL, pre + (row - row0) * ldp,
                        (ptrdiff_t)(col % R) - (ptrdiff_t)p0, R, n, v->in_b[row / C2][row % C2] + v->cond_fold_b[row]);

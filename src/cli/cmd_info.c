@@ -47,10 +47,12 @@ int cmd_info(int argc, char **argv) {
         wg_error err = {0};
         if (wg_model_load_fold(model, fold_path, &err))
             snprintf(fold_note, sizeof fold_note, "  fold file: not used: %s\n", err.message);
-        else
+        else {
+            bool native = cli_fold_native(model);
             snprintf(fold_note, sizeof fold_note,
                      "  fold file: %s (checked; vocode, decode, encode and score map it)%s%s\n", fold_path,
-                     cli_fold_native(model) ? "" : "; ", cli_fold_native(model) ? "" : CLI_FOLD_NOT_NATIVE);
+                     native ? "" : "; ", native ? "" : CLI_FOLD_NOT_NATIVE);
+        }
     }
     wg_model_free(model);
     printf("%s\n", model_path ? model_path : config_path);
