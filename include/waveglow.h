@@ -178,7 +178,7 @@ typedef struct wg_model_info {
     double receptive_field_ms;
     double flops_per_second; /* synthesis FLOPs per second of audio (multiply-add = 2) */
     /* what waveglow.c's synthesis multiplies and adds for that: fewer where the dilated taps run
-     * by Winograd's F(4,3), six GEMMs per four steps instead of twelve (its transforms' few adds
+     * by Winograd's F(6,3), eight GEMMs per six steps instead of eighteen (its transforms' few adds
      * per value not counted), and where the WN's start and end convs are multiplied into its
      * first taps and its skip outputs */
     double computed_flops_per_second;

@@ -213,7 +213,7 @@ int wg_model_from_params(const wg_config *cfg, float *params, const char *source
     size_t n_ptr = (size_t)F * 4 * L, n_float = 0;
     for (int k = 0; k < F; k++) {
         size_t r = (size_t)wg_flow_channels(cfg, k);
-        n_float += r * r + (size_t)L * K * 2 * C * C + (K == 3 ? (size_t)L * 4 * 2 * C * C : 0);
+        n_float += r * r + (size_t)L * K * 2 * C * C + wg_wn_winograd_filter_floats(cfg);
         n_float += wg_wn_end_fold_floats(cfg, (int)r / 2) + wg_wn_start_fold_floats(cfg, (int)r / 2);
     }
     m->flows = calloc((size_t)F, sizeof *m->flows);
@@ -229,7 +229,7 @@ int wg_model_from_params(const wg_config *cfg, float *params, const char *source
         wg_flow_view *v = &m->flows[k];
         v->convinv_inv = fl, fl += (size_t)v->n_rem * v->n_rem;
         v->in_w_taps = fl, fl += (size_t)L * K * 2 * C * C;
-        if (K == 3) v->in_w_wino = fl, fl += (size_t)L * 4 * 2 * C * C;
+        if (K == 3) v->in_w_wino = fl, fl += wg_wn_winograd_filter_floats(cfg);
         size_t ne = wg_wn_end_fold_floats(cfg, v->n_half), ns = wg_wn_start_fold_floats(cfg, v->n_half);
         if (ne) {
             v->rs_end_w = fl, fl += ne - 2 * (size_t)v->n_half;
@@ -309,19 +309,19 @@ int wg_model_refresh(wg_model *m) {
                     for (int j = 0; j < K; j++)
                         v->in_w_taps[(((size_t)l * K + j) * 2 * C + o) * C + i] =
                             v->in_w[l][((size_t)o * C + i) * K + j];
-        /* F(4,3)'s filter transform G·(W0, W1, W2) at the interpolation points ±1, ±2; its first
-         * and last rows, W0/4 and W2, are the taps themselves (the 1/4 moves to the input side) */
+        /* F(6,3)'s filter transform G·(W0, W1, W2) at the points ±1, ±2, ±1/2 (the last two
+         * over 32, which the output transform multiplies back); its first and last rows, W0 and W2,
+         * are the taps themselves */
         if (v->in_w_wino) {
-            static const double g[4][3] = {{-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                                           {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                                           {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                                           {1.0 / 24, -1.0 / 12, 1.0 / 6}};
+            static const double g[6][3] = {{-2.0 / 9, -2.0 / 9, -2.0 / 9}, {-2.0 / 9, 2.0 / 9, -2.0 / 9},
+                                           {1.0 / 90, 1.0 / 45, 2.0 / 45},  {1.0 / 90, -1.0 / 45, 2.0 / 45},
+                                           {1.0 / 45, 1.0 / 90, 1.0 / 180}, {1.0 / 45, -1.0 / 90, 1.0 / 180}};
             size_t S = 2 * (size_t)C * C;
             for (int l = 0; l < L; l++)
-                for (int r = 0; r < 4; r++)
+                for (int r = 0; r < 6; r++)
                     for (size_t e = 0; e < S; e++) {
                         const float *w = v->in_w_taps + (size_t)l * 3 * S + e;
-                        v->in_w_wino[((size_t)l * 4 + r) * S + e] =
+                        v->in_w_wino[((size_t)l * 6 + r) * S + e] =
                             (float)(g[r][0] * w[0] + g[r][1] * w[S] + g[r][2] * w[2 * S]);
                     }
         }
@@ -365,11 +365,11 @@ static wg_model_info info_with_taps(const wg_config *c, int winograd, int folded
         per_step += 2 * (2 * C * L) * (M * G);             /* cond_layer */
         per_step += 2 * C * half;                          /* start */
         per_step += L * 2 * (2 * C) * C * K;               /* dilated convs */
-        if (winograd) not_computed += L * 2 * (2 * C) * C * (K - 6.0 / 4);
+        if (winograd) not_computed += L * 2 * (2 * C) * C * (K - 8.0 / 6);
         /* start and end multiplied through (wavenet.h): layer 0's taps read n_half + 1 rows, not
          * C (nor by Winograd); the skip rows and end become 2·n_half rows of C */
         if (wg_wn_start_fold_floats(c, (int)half))
-            not_computed += 2 * (2 * C) * C * (winograd ? 6.0 / 4 : K) - 2 * (2 * C) * (half + 1) * K;
+            not_computed += 2 * (2 * C) * C * (winograd ? 8.0 / 6 : K) - 2 * (2 * C) * (half + 1) * K;
         if (wg_wn_end_fold_floats(c, (int)half)) not_computed += (L - 1) * 2 * (C - 2 * half) * C + 2 * C * C;
         per_step += (L - 1) * 2 * (2 * C) * C + 2 * C * C; /* res/skip */
         per_step += 2 * (2 * half) * C;                    /* end */

@@ -27,7 +27,7 @@ typedef struct wg_flow_view {
     float *convinv_inv; /* (n_rem, n_rem): W⁻¹, computed in float64 */
     double log_det_w;   /* log|det W| */
     float *in_w_taps;   /* [L][K] (2C, C): tap-major copies for GEMMs on shifted views */
-    float *in_w_wino;   /* [L][4] (2C, C): Winograd F(4,3)'s middle filter transforms (K = 3 only) */
+    float *in_w_wino;   /* [L][6] (2C, C): Winograd F(6,3)'s middle filter transforms (K = 3 only) */
     /* The WN's linear ends multiplied through (wavenet.h), where that saves work: */
     float *rs_end_w;    /* NULL, or [L] (C + 2·n_half, C) for the first L − 1 layers, then (2·n_half, C):
                          * res_skip's residual rows as they are, its skip rows premultiplied by end_w */
@@ -45,7 +45,7 @@ struct wg_model {
     wg_flow_view *flows;
     void *derived; /* one allocation for every derived array and pointer list */
     float *upsample_w, *upsample_b;
-    int winograd; /* the WN's dilated taps by Winograd's F(4,3) (wavenet.h); K = 3 only */
+    int winograd; /* the WN's dilated taps by Winograd's F(6,3) (wavenet.h); K = 3 only */
     float *cond_fold_mem; /* NULL, or every flow's cond_fold and cond_fold_b (condfold.h) */
     size_t cond_fold_map_bytes; /* 0, or cond_fold_mem maps a fold file of this size (foldfile.h) */
     size_t cond_fold_min_frames; /* windows of fewer frames use the upsampler (wg_cond_fold_pays) */

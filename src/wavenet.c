@@ -12,9 +12,10 @@
  * has only 2C rows; each layer batched costs a (2C × window) buffer. */
 enum { COND_ROWS = 768 };
 
-/* Winograd quads a tile's GEMMs cover at most (more where one block of 4·dilation holds more):
- * 1024 measured best of 512-2048 at 256 channels, 2 000-8 000 steps. */
-enum { WINO_TILE = 1024, WINO_MIN_CHANNELS = 96 };
+/* Winograd sextets a tile's GEMMs cover at most (more where one block of 6·dilation holds more):
+ * at 256 channels and 27 562 steps 768 ran as fast as 1024 and 4-5% faster than 512, in the
+ * scratch F(4,3)'s best tile (1024 quads) took. */
+enum { WINO_TILE = 768, WINO_MIN_CHANNELS = 64 };
 
 static size_t wn_pad(const wg_config *c) { return (size_t)(c->wn_kernel_size - 1) / 2 << (c->wn_n_layers - 1); }
 
@@ -28,58 +29,74 @@ int wg_wn_winograd_pays(const wg_config *c) {
     return c->wn_kernel_size == 3 && c->wn_n_channels >= WINO_MIN_CHANNELS;
 }
 
-static size_t wino_tile_quads(const wg_config *c) {
+static size_t wino_tile_sextets(const wg_config *c) {
     size_t dmax = (size_t)1 << (c->wn_n_layers - 1);
     return dmax > WINO_TILE ? dmax : WINO_TILE;
 }
 
+size_t wg_wn_winograd_filter_floats(const wg_config *c) {
+    size_t C = (size_t)c->wn_n_channels;
+    return c->wn_kernel_size == 3 ? (size_t)c->wn_n_layers * 6 * 2 * C * C : 0;
+}
+
 size_t wg_wn_scratch_floats(const wg_config *c) {
-    /* six input transforms (C rows) and six products (2C rows) per quad */
-    return c->wn_kernel_size == 3 ? 18 * (size_t)c->wn_n_channels * wino_tile_quads(c) : 0;
+    /* eight input transforms (C rows) and eight products (2C rows) per sextet */
+    return c->wn_kernel_size == 3 ? 24 * (size_t)c->wn_n_channels * wino_tile_sextets(c) : 0;
 }
 
-/* F(4,3)'s input transform Bᵀ·x of one quad into its six operands, `stride` floats apart; the first
- * row is Bᵀ's over 4, so that U0 is W0 itself */
-__attribute__((always_inline)) static inline void wino_in(float *o, size_t stride, const float x[6]) {
-    o[0] = x[0] - 1.25f * x[2] + 0.25f * x[4];
-    o[stride] = x[3] + x[4] - 4.0f * (x[1] + x[2]);
-    o[2 * stride] = x[4] - x[3] + 4.0f * (x[1] - x[2]);
-    o[3 * stride] = x[4] - x[2] + 2.0f * (x[3] - x[1]);
-    o[4 * stride] = x[4] - x[2] - 2.0f * (x[3] - x[1]);
-    o[5 * stride] = 4.0f * x[1] - 5.0f * x[3] + x[5];
+/* F(6,3)'s input transform Bᵀ·x of one sextet into its eight operands, `stride` floats apart, at
+ * the points 0, ±1, ±2, ±1/2 and ∞; the first row's sign is flipped so that U0 is W0 itself */
+__attribute__((always_inline)) static inline void wino_in(float *o, size_t stride, const float x[8]) {
+    o[0] = (x[0] - x[6]) + 5.25f * (x[4] - x[2]);
+    float a = x[2] + x[6] - 4.25f * x[4], b = x[1] + x[5] - 4.25f * x[3];
+    o[stride] = a + b;
+    o[2 * stride] = a - b;
+    a = 0.25f * x[2] - 1.25f * x[4] + x[6], b = 0.5f * x[1] - 2.5f * x[3] + 2.0f * x[5];
+    o[3 * stride] = a + b;
+    o[4 * stride] = a - b;
+    a = 4.0f * x[2] - 5.0f * x[4] + x[6], b = 2.0f * x[1] - 2.5f * x[3] + 0.5f * x[5];
+    o[5 * stride] = a + b;
+    o[6 * stride] = a - b;
+    o[7 * stride] = (x[7] - x[1]) + 5.25f * (x[3] - x[5]);
 }
 
-/* its output transform Aᵀ·m: the quad's four outputs from its six products, `stride` floats apart */
-__attribute__((always_inline)) static inline void wino_out(const float *m, size_t stride, float y[4]) {
+/* its output transform Aᵀ·m: the sextet's six outputs from its eight products, `stride` floats
+ * apart; the products at ±1/2 come from filters scaled by 1/32 (wg_model_refresh), so that
+ * every coefficient here is a power of two */
+__attribute__((always_inline)) static inline void wino_out(const float *m, size_t stride, float y[6]) {
     float p12 = m[stride] + m[2 * stride], m12 = m[stride] - m[2 * stride];
     float p34 = m[3 * stride] + m[4 * stride], m34 = m[3 * stride] - m[4 * stride];
-    y[0] = m[0] + p12 + p34;
-    y[1] = m12 + 2.0f * m34;
-    y[2] = p12 + 4.0f * p34;
-    y[3] = m12 + 8.0f * m34 + m[5 * stride];
+    float p56 = m[5 * stride] + m[6 * stride], m56 = m[5 * stride] - m[6 * stride];
+    y[0] = m[0] + p12 + p34 + 32.0f * p56;
+    y[1] = m12 + 2.0f * m34 + 16.0f * m56;
+    y[2] = p12 + 4.0f * p34 + 8.0f * p56;
+    y[3] = m12 + 8.0f * m34 + 4.0f * m56;
+    y[4] = p12 + 16.0f * p34 + 2.0f * p56;
+    y[5] = m12 + 32.0f * m34 + m56 + m[7 * stride];
 }
 
-/* The transforms of one channel's quads (input) or one row's (output) over a tile's blocks b0 to
- * b0 + nb − 1, each block's quads [lo, hi): vectorised along a block's run of consecutive quads
- * (SIMD copies: as baseline scalar code they took 8% of NVIDIA's folded synthesis at 1 s, now 6%;
- * more is memory traffic). x and y point at column 0 (x has d columns of padding before it); x's
- * inputs from column lim on read as zero. */
+/* The transforms of one channel's sextets (input) or one row's (output) over a tile's blocks b0
+ * to b0 + nb − 1, each block's sextets [lo, hi): vectorised along a block's run of consecutive
+ * sextets (SIMD copies: as baseline scalar code F(4,3)'s took 8% of NVIDIA's folded synthesis at
+ * 1 s, then 6%; more is memory traffic). x and y point at column 0 (x has d columns of padding
+ * before it); x's inputs from column lim on read as zero. */
 WG_SIMD_CLONES static void wino_in_channel(float *restrict o, size_t stride, const float *restrict x, size_t d,
                                            size_t lim, size_t b0, size_t nb, const size_t *lo, const size_t *hi) {
     for (size_t b = 0; b < nb; b++) {
-        size_t B = (b0 + b) * 4 * d, nr = hi[b] - lo[b];
-        const float *xb = x - d + B + lo[b]; /* x_k of the run's quad r is xb[r + k·d] */
-        if (B + 5 * d <= lim) {
+        size_t B = (b0 + b) * 6 * d, nr = hi[b] - lo[b];
+        const float *xb = x - d + B + lo[b]; /* x_k of the run's sextet r is xb[r + k·d] */
+        if (B + 7 * d <= lim) {
             const float *x0 = xb, *x1 = xb + d, *x2 = xb + 2 * d, *x3 = xb + 3 * d, *x4 = xb + 4 * d, *x5 = xb + 5 * d;
-            WG_IVDEP /* the six operands' rows are stride ≥ nr apart */
+            const float *x6 = xb + 6 * d, *x7 = xb + 7 * d;
+            WG_IVDEP /* the eight operands' rows are stride ≥ nr apart */
             for (size_t r = 0; r < nr; r++) {
-                const float xk[6] = {x0[r], x1[r], x2[r], x3[r], x4[r], x5[r]};
+                const float xk[8] = {x0[r], x1[r], x2[r], x3[r], x4[r], x5[r], x6[r], x7[r]};
                 wino_in(o + r, stride, xk);
             }
         } else {
             for (size_t r = 0; r < nr; r++) {
-                float xk[6];
-                for (size_t k = 0; k < 6; k++) xk[k] = B + lo[b] + r + k * d < lim + d ? xb[r + k * d] : 0.0f;
+                float xk[8];
+                for (size_t k = 0; k < 8; k++) xk[k] = B + lo[b] + r + k * d < lim + d ? xb[r + k * d] : 0.0f;
                 wino_in(o + r, stride, xk);
             }
         }
@@ -90,21 +107,21 @@ WG_SIMD_CLONES static void wino_in_channel(float *restrict o, size_t stride, con
 WG_SIMD_CLONES static void wino_out_row(float *restrict y, const float *restrict m, size_t stride, size_t d, size_t c0,
                                         size_t c1, size_t b0, size_t nb, const size_t *lo, const size_t *hi) {
     for (size_t b = 0; b < nb; b++) {
-        size_t B = (b0 + b) * 4 * d;
+        size_t B = (b0 + b) * 6 * d;
         float *yb = y + B;
-        if (B >= c0 && B + 4 * d <= c1) {
+        if (B >= c0 && B + 6 * d <= c1) {
             WG_IVDEP /* r + i·d, r < d, are distinct */
             for (size_t r = 0; r < d; r++) {
-                float yi[4];
+                float yi[6];
                 wino_out(m + r, stride, yi);
-                for (size_t i = 0; i < 4; i++) yb[r + i * d] += yi[i];
+                for (size_t i = 0; i < 6; i++) yb[r + i * d] += yi[i];
             }
             m += d;
         } else {
             for (size_t r = lo[b]; r < hi[b]; r++, m++) {
-                float yi[4];
+                float yi[6];
                 wino_out(m, stride, yi);
-                for (size_t i = 0; i < 4; i++) {
+                for (size_t i = 0; i < 6; i++) {
                     size_t t = B + r + i * d;
                     if (t >= c0 && t < c1) yb[r + i * d] += yi[i];
                 }
@@ -113,31 +130,33 @@ WG_SIMD_CLONES static void wino_out_row(float *restrict y, const float *restrict
     }
 }
 
-/* pre[o][t] += Σ_j W_j[o]·h[t + (j − 1)·d] for t in [c0, c1), by Winograd's F(4,3) (Lavin & Gray,
- * 2016) along the dilated time axis: a quad's four outputs y[t + i·d], i < 4, come from the six
- * inputs x[t + (k − 1)·d], k < 6, through six products U_k·D_k instead of twelve W_j·x. Quads sit
- * in blocks of 4d columns aligned to column 0, not to c0, so a column's quad and transforms are
- * the same however the team splits the columns; a member also computes the quads of its edge
- * blocks whose other outputs are its neighbours' (and drops those). h and pre point at column 0;
- * h's rows are valid (data or zero padding) up to column lim − 1, and inputs past it only reach
- * outputs past n, so they are read as zero. u: W0, the four transforms of wg_model_refresh, W2. */
-static void taps_winograd(const float *const u[6], size_t C, const float *h, size_t ldh, size_t lim, size_t d,
+/* pre[o][t] += Σ_j W_j[o]·h[t + (j − 1)·d] for t in [c0, c1), by Winograd's F(6,3) (Lavin & Gray,
+ * 2016) along the dilated time axis: a sextet's six outputs y[t + i·d], i < 6, come from the
+ * eight inputs x[t + (k − 1)·d], k < 8, through eight products U_k·D_k instead of eighteen W_j·x
+ * (F(4,3)'s six for four outputs measured 3-5% slower at NVIDIA's width, for 0.7 of its error).
+ * Sextets sit in blocks of 6d columns aligned to column 0, not to c0, so a column's sextet and
+ * transforms are the same however the team splits the columns; a member also computes the
+ * sextets of its edge blocks whose other outputs are its neighbours' (and drops those). h and pre
+ * point at column 0; h's rows are valid (data or zero padding) up to column lim − 1, and inputs
+ * past it only reach outputs past n, so they are read as zero. u: W0, the six transforms of
+ * wg_model_refresh, W2. */
+static void taps_winograd(const float *const u[8], size_t C, const float *h, size_t ldh, size_t lim, size_t d,
                           size_t c0, size_t c1, float *pre, size_t ldp, float *scratch, size_t tile) {
-    size_t blk = 4 * d, b_end = (c1 + blk - 1) / blk, per = tile / d ? tile / d : 1;
+    size_t blk = 6 * d, b_end = (c1 + blk - 1) / blk, per = tile / d ? tile / d : 1;
     if (per > WINO_TILE) per = WINO_TILE;
-    size_t lo[WINO_TILE], hi[WINO_TILE]; /* the tile's blocks' quads r in [lo, hi) */
+    size_t lo[WINO_TILE], hi[WINO_TILE]; /* the tile's blocks' sextets r in [lo, hi) */
     for (size_t b0 = c0 / blk; b0 < b_end; b0 += per) {
         size_t nb = b0 + per < b_end ? per : b_end - b0, np = 0;
         /* those with an output in [c0, c1) and a first output < c1 */
         for (size_t b = 0; b < nb; b++) {
             size_t B = (b0 + b) * blk;
-            lo[b] = B + 3 * d < c0 ? c0 - B - 3 * d : 0;
+            lo[b] = B + 5 * d < c0 ? c0 - B - 5 * d : 0;
             hi[b] = c1 - B < d ? c1 - B : d;
             np += hi[b] - lo[b];
         }
-        float *D = scratch, *M = scratch + 6 * C * np;
+        float *D = scratch, *M = scratch + 8 * C * np;
         for (size_t ch = 0; ch < C; ch++) wino_in_channel(D + ch * np, np * C, h + ch * ldh, d, lim, b0, nb, lo, hi);
-        for (size_t k = 0; k < 6; k++) wg_gemm(2 * C, np, C, u[k], C, D + k * C * np, np, 0.0f, M + k * 2 * C * np, np);
+        for (size_t k = 0; k < 8; k++) wg_gemm(2 * C, np, C, u[k], C, D + k * C * np, np, 0.0f, M + k * 2 * C * np, np);
         size_t S = 2 * C * np;
         for (size_t row = 0; row < 2 * C; row++)
             wino_out_row(pre + row * ldp, M + row * np, S, d, c0, c1, b0, nb, lo, hi);
@@ -241,9 +260,10 @@ void wg_wn_forward_part(const wg_model *m, const wg_flow_view *v, const float *a
                 wg_gemm(2 * C, nc, H + 1, v->start_taps + j * 2 * C * (H + 1), H + 1,
                         w->xs + P + c0 + (long)j - (long)P0, ldh, 1.0f, pre, n);
         } else if (m->winograd && c0 < c1) {
-            const float *taps = v->in_w_taps + i * 3 * 2 * C * C, *t = v->in_w_wino + i * 4 * 2 * C * C;
-            const float *u[6] = {taps, t, t + 2 * C * C, t + 4 * C * C, t + 6 * C * C, taps + 4 * C * C};
-            taps_winograd(u, C, h, ldh, n + P, d, c0, c1, pre - c0, n, scratch, wino_tile_quads(c));
+            size_t S = 2 * C * C;
+            const float *taps = v->in_w_taps + i * 3 * S, *t = v->in_w_wino + i * 6 * S;
+            const float *u[8] = {taps, t, t + S, t + 2 * S, t + 3 * S, t + 4 * S, t + 5 * S, taps + 2 * S};
+            taps_winograd(u, C, h, ldh, n + P, d, c0, c1, pre - c0, n, scratch, wino_tile_sextets(c));
         } else {
             for (size_t j = 0; j < K; j++) {
                 long shift = ((long)j - (long)(K - 1) / 2) * (long)d;

@@ -6,8 +6,8 @@
  *   out = end(skip) = [b; log_s]
  * Every convolution is an sgemm over time; the dilated K-tap conv is K GEMMs on shifted views
  * of h, which lives in a buffer zero-padded by the largest dilation's reach. With K = 3 and the
- * model's `winograd` set, the inference forward does the taps by Winograd's F(4,3) instead: six
- * GEMMs for every four output columns where the taps take twelve, at the cost of two passes over
+ * model's `winograd` set, the inference forward does the taps by Winograd's F(6,3) instead: eight
+ * GEMMs for every six output columns where the taps take eighteen, at the cost of two passes over
  * small transforms and rounding errors a few times float32's (a test holds them to 1e-5).
  * Both ends of the inference forward are linear maps multiplied through where that is smaller
  * (wg_wn_end_fold_floats, wg_wn_start_fold_floats; model.h's rs_end_w, start_taps): skip is only
@@ -37,10 +37,14 @@ typedef struct wg_wn_work {
                               * otherwise, with the flow's cond_fold, from the mel frames */
 } wg_wn_work;
 
-/* Whether the Winograd taps pay for their transforms at this width: from 96 channels up (K = 3).
- * Measured on one core of an AMD EPYC against the three tap GEMMs of one WN: 0.85-0.98x at 64
- * channels, 1.15x at 96, 1.25x at 128, 1.4x at 256. */
+/* Whether the Winograd taps pay for their transforms at this width: from 64 channels up (K = 3).
+ * F(6,3) against the three tap GEMMs, whole decodes alternated on a Zen 3 (`wg_bench decode`,
+ * the bundled model's shape, 1 s, one thread): 0.99-1.07x at 32 channels, 1.01-1.06x at 48,
+ * 1.05-1.06x at 64 (the bundled model: also 1.09-1.12x folded at 10 s, even on two threads at
+ * 1 s), 1.08x at 80. (F(4,3) had lost up to 8% at 64 channels.) */
 int wg_wn_winograd_pays(const wg_config *cfg);
+/* Floats of a flow's in_w_wino: each layer's six middle filter transforms (K = 3; 0 otherwise). */
+size_t wg_wn_winograd_filter_floats(const wg_config *cfg);
 /* Floats of a flow's rs_end_w and end_b_total, and of its start_taps, for a flow of n_half
  * channels a half: 0 where the product would not be smaller (2·n_half ≥ C; n_half + 1 ≥ C). */
 size_t wg_wn_end_fold_floats(const wg_config *cfg, int n_half);

@@ -32,8 +32,8 @@ static double scalar(const wg_st_file *st, const char *name) {
     return v;
 }
 
-/* Both ways of doing the dilated taps: three GEMMs, and Winograd's F(4,3) (which loading turns
- * on only from 96 channels; the tiny model has fewer). */
+/* Both ways of doing the dilated taps: three GEMMs, and Winograd's F(6,3) (which loading turns
+ * on only from 64 channels; the tiny model has fewer). */
 static void nvidia_parity(int winograd, int fold) {
     wg_model *m;
     wg_st_file io;
@@ -46,7 +46,7 @@ static void nvidia_parity(int winograd, int fold) {
         wg_model_set_fold_min_frames(m, 0); /* every window folds, however narrow */
     }
     assert_int_equal(wg_model_get_info(m).folded, fold);
-    printf("dilated taps by %s, conditioning %s:\n", winograd ? "Winograd's F(4,3)" : "three GEMMs",
+    printf("dilated taps by %s, conditioning %s:\n", winograd ? "Winograd's F(6,3)" : "three GEMMs",
            fold ? "folded" : "upsampled");
     assert_int_equal(wg_st_read(DATA("reference/tiny.io.safetensors"), &io, &err), 0);
     size_t T, nz, n_inv;
@@ -802,11 +802,12 @@ static void test_wn_cond_batches_agree(void **state) {
     }
 }
 
-/* Winograd's F(4,3) taps against the tap GEMMs, and both against the WN in float64 (which
+/* Winograd's F(6,3) taps against the tap GEMMs, and both against the WN in float64 (which
  * keeps start, skip and end as the layers they are), at
- * widths either side of where loading turns it on, for windows shorter than one block of 4·d,
- * not a multiple of it, and many blocks long (several tiles at 1024 quads), so that every edge
- * case of the quads (clipped inputs past the padding, outputs past the window) is reached. */
+ * widths either side of where loading turns it on, for windows shorter than one block of 6·d,
+ * not a multiple of it, and many blocks long (several tiles of 768 sextets, 4608 steps), so that
+ * every edge case of the sextets (clipped inputs past the padding, outputs past the window) is
+ * reached. */
 static void wn_f64(const wg_model *m, const wg_flow_view *v, const float *a0, const float *cond, size_t n,
                    double *out) {
     const wg_config *c = &m->cfg;
@@ -863,10 +864,14 @@ static void test_wn_winograd_taps(void **state) {
     const wg_config cfgs[] = {make_config(16000, 128, 20, 2, 8, 2, 2, 6, 8, 3),
                               make_config(16000, 128, 20, 2, 8, 2, 2, 5, 96, 3),
                               make_config(16000, 128, 20, 2, 8, 2, 2, 3, 64, 5)};
-    const size_t lengths[] = {1, 3, 37, 128, 129, 4100};
+    const size_t lengths[] = {1, 3, 37, 128, 129, 9300};
     assert_int_equal(wg_wn_winograd_pays(&cfgs[0]), 0);
     assert_int_equal(wg_wn_winograd_pays(&cfgs[1]), 1);
     assert_int_equal(wg_wn_winograd_pays(&cfgs[2]), 0); /* kernel 5 */
+    const wg_config below = make_config(16000, 128, 20, 2, 8, 2, 2, 5, 63, 3);
+    const wg_config at = make_config(16000, 128, 20, 2, 8, 2, 2, 5, 64, 3);
+    assert_int_equal(wg_wn_winograd_pays(&below), 0);
+    assert_int_equal(wg_wn_winograd_pays(&at), 1);
     for (int ci = 0; ci < 3; ci++) {
         const wg_config *c = &cfgs[ci];
         wg_model *m = random_model(c);

@@ -25,7 +25,7 @@ static void test_reference_model_loads(void **state) {
     assert_int_equal(info.n_parameters, total);
     /* what synthesis computes, from the shapes of the GEMMs wavenet.c calls for a flow of n_half
      * H a step: the upsampler and cond as the model has them, start (C × H), layer 0's taps through
-     * start (2C × (H + 1), K of them), the others' K taps of 2C × C or by Winograd 6/4 of them,
+     * start (2C × (H + 1), K of them), the others' K taps of 2C × C or by Winograd 8/6 of them,
      * residual rows plus end's (C + 2H) × C for all but the last layer, whose 2H × C rows are the
      * output, and the 1×1 conv; against the model's own count, with the taps of every layer and
      * the 2C × C res_skip, C × C last res_skip and 2H × C end it describes */
@@ -35,7 +35,7 @@ static void test_reference_model_loads(void **state) {
         double ours = 0, model = 0;
         for (int k = 0; k < c->n_flows; k++) {
             double rem = m->flows[k].n_rem, H = rem / 2, common = 2 * (2 * C * L) * MG + 2 * C * H + 2 * rem * rem;
-            ours += common + 2 * 2 * C * (H + 1) * K + (L - 1) * 2 * 2 * C * C * (wino ? 1.5 : K) +
+            ours += common + 2 * 2 * C * (H + 1) * K + (L - 1) * 2 * 2 * C * C * (wino ? 8.0 / 6 : K) +
                     (L - 1) * 2 * (C + 2 * H) * C + 2 * 2 * H * C;
             model += common + L * 2 * 2 * C * C * K + (L - 1) * 2 * 2 * C * C + 2 * C * C + 2 * 2 * H * C;
         }

@@ -68,7 +68,7 @@ int cmd_info(int argc, char **argv) {
     printf("  synthesis cost: %.2f GFLOP per second of audio\n", info.flops_per_second / 1e9);
     if (info.computed_flops_per_second < info.flops_per_second)
         printf("  computed:  %.2f GFLOP per second of audio (the WN's start and end multiplied into its first taps and "
-               "skip convs; from 96 channels, its dilated taps by Winograd's F(4,3))\n",
+               "skip convs; from 64 channels, its dilated taps by Winograd's F(6,3))\n",
                info.computed_flops_per_second / 1e9);
     if (synthesis_sigma > 0)
         printf("  synthesis sigma: %g (the model's default latent temperature)\n", synthesis_sigma);
