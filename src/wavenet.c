@@ -133,7 +133,8 @@ WG_SIMD_CLONES static void wino_out_row(float *restrict y, const float *restrict
 /* pre[o][t] += Σ_j W_j[o]·h[t + (j − 1)·d] for t in [c0, c1), by Winograd's F(6,3) (Lavin & Gray,
  * 2016) along the dilated time axis: a sextet's six outputs y[t + i·d], i < 6, come from the
  * eight inputs x[t + (k − 1)·d], k < 8, through eight products U_k·D_k instead of eighteen W_j·x
- * (F(4,3)'s six for four outputs measured 3-5% slower at NVIDIA's width, for 0.7 of its error).
+ * (F(4,3)'s six for four outputs measured 2-3% slower at NVIDIA's width on one thread, the same on
+ * two, for 0.5-0.8 of its error).
  * Sextets sit in blocks of 6d columns aligned to column 0, not to c0, so a column's sextet and
  * transforms are the same however the team splits the columns; a member also computes the
  * sextets of its edge blocks whose other outputs are its neighbours' (and drops those). h and pre
