@@ -14,8 +14,6 @@
 enum { TAPS = 4, BUILD_ROWS = 256, MAX_GROUP_ROWS = 8 };
 
 static size_t layer_rows(const wg_config *c) { return 2 * (size_t)c->wn_n_channels; }
-static size_t rows_total(const wg_config *c) { return layer_rows(c) * c->wn_n_layers; }
-static size_t phases(const wg_config *c) { return (size_t)(c->hop_length / c->n_group); } /* R */
 
 /* The fold is stored in panels (condfold.h), and apply multiplies a panel by the window's frames.
  * A window reads the fold from memory once; a packing GEMM copies it once more before
@@ -161,12 +159,12 @@ int wg_cond_fold_supported(const wg_config *c) {
 }
 
 size_t wg_cond_fold_floats(const wg_config *c) {
-    size_t R = phases(c), CL2 = rows_total(c);
+    size_t R = wg_cond_fold_phases(c), CL2 = wg_cond_fold_rows(c);
     return (size_t)c->n_flows * (R * CL2 * TAPS * c->n_mel_channels + CL2);
 }
 
 double wg_cond_fold_build_flops(const wg_config *c) {
-    double R = c->hop_length / c->n_group, CL2 = 2.0 * c->wn_n_channels * c->wn_n_layers, M = c->n_mel_channels;
+    double R = (double)wg_cond_fold_phases(c), CL2 = (double)wg_cond_fold_rows(c), M = c->n_mel_channels;
     return c->n_flows * R * 2 * CL2 * (M * c->n_group) * (TAPS * M);
 }
 
@@ -177,7 +175,7 @@ double wg_cond_fold_saved_flops_per_step(const wg_config *c) {
 }
 
 int wg_cond_fold_pays(const wg_model *m, size_t n_steps) {
-    return n_steps / phases(&m->cfg) >= m->cond_fold_min_frames;
+    return n_steps / wg_cond_fold_phases(&m->cfg) >= m->cond_fold_min_frames;
 }
 
 void wg_model_unfold_cond(wg_model *m) {
@@ -192,7 +190,7 @@ void wg_model_unfold_cond(wg_model *m) {
 }
 
 int wg_cond_fold_panel_valid(const wg_config *c, size_t panel) {
-    size_t R = phases(c), g = R ? panel / R : 0;
+    size_t R = wg_cond_fold_phases(c), g = R ? panel / R : 0;
     if (R && panel == WG_COND_FOLD_STRIP && R % WG_COND_FOLD_STRIP == 0) return 1;
     return g && panel % R == 0 && g <= MAX_GROUP_ROWS && layer_rows(c) % g == 0;
 }
@@ -204,7 +202,7 @@ size_t wg_cond_fold_chunk_frames(const wg_config *c, size_t panel) {
 }
 
 size_t wg_cond_fold_native_panel(const wg_config *c) {
-    size_t R = phases(c), group = wg_blas_avx512_kernels() ? 2 : MAX_GROUP_ROWS;
+    size_t R = wg_cond_fold_phases(c), group = wg_blas_avx512_kernels() ? 2 : MAX_GROUP_ROWS;
     while (layer_rows(c) % group) group /= 2;
     return use_strips(wg_cond_fold_chunk_frames(c, group * R), R) ? WG_COND_FOLD_STRIP : group * R;
 }
@@ -223,13 +221,13 @@ int wg_cond_fold_build(wg_model *m, size_t max_bytes, size_t panel, size_t chunk
         return wg_fail(err, WG_EINVAL,
                        "a fold panel of %zu columns is neither a strip of %d phases (of R = %zu) nor R times a "
                        "number of rows that divides a layer's %zu and is at most %d", panel, WG_COND_FOLD_STRIP,
-                       phases(c), layer_rows(c), MAX_GROUP_ROWS);
+                       wg_cond_fold_phases(c), layer_rows(c), MAX_GROUP_ROWS);
     size_t bytes = wg_cond_fold_floats(c) * sizeof(float);
     if (bytes > max_bytes)
         return wg_fail(err, WG_EUNSUPPORTED, "the conditioning fold would take %.0f MB, over the %.0f MB allowed",
                        bytes / 1e6, max_bytes / 1e6);
     size_t M = (size_t)c->n_mel_channels, G = (size_t)c->n_group, hop = (size_t)c->hop_length, R = hop / G;
-    size_t MG = M * G, KF = TAPS * M, K = TAPS * hop, CL2 = rows_total(c);
+    size_t MG = M * G, KF = TAPS * M, K = TAPS * hop, CL2 = wg_cond_fold_rows(c);
     /* the products come out as (rows, 4·n_mel·R), each input's R phases side by side as
      * cond_fold keeps them (so the copy into it moves whole runs of R floats, or of a strip's),
      * BUILD_ROWS rows at a time */
@@ -287,7 +285,7 @@ int wg_cond_fold_build(wg_model *m, size_t max_bytes, size_t panel, size_t chunk
 }
 
 void wg_cond_fold_frame_range(const wg_config *c, size_t s0, size_t s1, size_t *h0, size_t *h1) {
-    size_t R = phases(c);
+    size_t R = wg_cond_fold_phases(c);
     *h0 = s0 / R;
     *h1 = s1 > s0 ? (s1 - 1) / R + 1 : *h0;
 }
@@ -307,7 +305,7 @@ void wg_cond_fold_frames(const wg_config *c, const wg_mel_view *mel, size_t h_fi
 }
 
 size_t wg_cond_fold_scratch_floats(const wg_config *c, size_t capacity) {
-    size_t R = phases(c), frames = capacity / R + 2;
+    size_t R = wg_cond_fold_phases(c), frames = capacity / R + 2;
     size_t gemm_out = MAX_GROUP_ROWS * R * frames; /* OpenBLAS's product, before apply copies it */
     size_t blocks = (frames + STRIP_ROWS - 1) / STRIP_ROWS * STRIP_ROWS * TAPS * (size_t)c->n_mel_channels;
     return wg_cond_fold_supported(c) ? gemm_out > blocks ? gemm_out : blocks : 0;
@@ -316,7 +314,7 @@ size_t wg_cond_fold_scratch_floats(const wg_config *c, size_t capacity) {
 void wg_cond_fold_apply(const wg_config *c, const wg_flow_view *v, size_t row0, size_t rows,
                         const wg_cond_fold_input *in, size_t n, size_t c0, size_t c1, float *pre, size_t ldp,
                         float *scratch) {
-    size_t R = phases(c), KF = TAPS * (size_t)c->n_mel_channels, C2 = layer_rows(c), P = in->panel;
+    size_t R = wg_cond_fold_phases(c), KF = TAPS * (size_t)c->n_mel_channels, C2 = layer_rows(c), P = in->panel;
     size_t s0 = in->step0, s1 = in->step0 + n;
     /* this member's rows, in proportion to its columns, whole panels (rows and row0 are whole
      * layers, which a panel's rows divide) */

@@ -15,6 +15,13 @@
 #include "model.h"
 #include "upsample.h"
 
+/* R = hop / n_group, the steps (phases) of one mel frame; and 2CL, the cond rows of a flow, each
+ * of which the fold holds R phases of. */
+static inline size_t wg_cond_fold_phases(const wg_config *c) { return (size_t)(c->hop_length / c->n_group); }
+static inline size_t wg_cond_fold_rows(const wg_config *c) {
+    return 2 * (size_t)c->wn_n_channels * (size_t)c->wn_n_layers;
+}
+
 /* Whether the fold applies to the config (hop % n_group = 0) and saves work (4·n_mel < n_mel·n_group). */
 int wg_cond_fold_supported(const wg_config *c);
 /* Floats the fold of every flow takes: n_flows · (R · 2CL · 4·n_mel + 2CL). */

@@ -54,7 +54,7 @@ int wg_flow_work_fits(const wg_flow_work *w, const wg_config *c, size_t cap) {
 }
 
 static size_t fold_cols(const wg_config *c, size_t cap) {
-    return cap / (size_t)(c->hop_length / c->n_group) + 2; /* cap steps span at most this many frames */
+    return cap / wg_cond_fold_phases(c) + 2; /* cap steps span at most this many frames */
 }
 
 int wg_flow_work_fold(wg_flow_work *w, const wg_config *c) {

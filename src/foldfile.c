@@ -12,9 +12,8 @@
 #include "err.h"
 #include "safetensors.h"
 
-static size_t rows_total(const wg_config *c) { return 2 * (size_t)c->wn_n_channels * c->wn_n_layers; }
 /* floats of one flow's cond_fold: (2CL, 4·n_mel, R) in any grouping */
-static size_t fold_floats(const wg_config *c) { return wg_cond_fold_floats(c) / (size_t)c->n_flows - rows_total(c); }
+static size_t fold_floats(const wg_config *c) { return wg_cond_fold_floats(c) / (size_t)c->n_flows - wg_cond_fold_rows(c); }
 
 static void hash_update(XXH3_state_t *s, const float *x, size_t n) { XXH3_64bits_update(s, x, n * sizeof(float)); }
 
@@ -24,7 +23,7 @@ uint64_t wg_fold_weights_hash(const wg_model *m) {
     XXH3_64bits_reset(&s);
     /* the config's numbers the fold depends on; the tensors' sizes follow from them */
     int32_t shape[] = {c->n_mel_channels, c->n_group, c->hop_length, c->wn_n_channels, c->wn_n_layers, c->n_flows};
-    size_t M = (size_t)c->n_mel_channels, MG = M * c->n_group, CL2 = rows_total(c);
+    size_t M = (size_t)c->n_mel_channels, MG = M * c->n_group, CL2 = wg_cond_fold_rows(c);
     XXH3_64bits_update(&s, shape, sizeof shape);
     hash_update(&s, m->upsample_w, M * M * 4 * (size_t)c->hop_length);
     hash_update(&s, m->upsample_b, M);
@@ -41,7 +40,7 @@ static uint64_t data_hash(const wg_config *c, float *const *fold, float *const *
     XXH3_64bits_reset(&s);
     for (int k = 0; k < c->n_flows; k++) {
         hash_update(&s, fold[k], fold_floats(c));
-        hash_update(&s, fold_b[k], rows_total(c));
+        hash_update(&s, fold_b[k], wg_cond_fold_rows(c));
     }
     return XXH3_64bits_digest(&s);
 }
@@ -51,7 +50,7 @@ int wg_model_save_fold(const wg_model *m, const char *path, wg_error *err) {
     if (!wg_model_folded(m))
         return wg_fail(err, WG_EINVAL, "%s: the model holds no conditioning fold to save (fold it first)", path);
     int n = 2 * c->n_flows;
-    size_t P = m->cond_fold_panel_cols, R = (size_t)(c->hop_length / c->n_group), CL2 = rows_total(c);
+    size_t P = m->cond_fold_panel_cols, R = wg_cond_fold_phases(c), CL2 = wg_cond_fold_rows(c);
     wg_st_entry *e = calloc((size_t)n, sizeof *e);
     char(*names)[32] = calloc((size_t)n, sizeof *names);
     float **fold = calloc((size_t)n, sizeof *fold), **fold_b = fold + c->n_flows;
@@ -113,7 +112,7 @@ int wg_model_load_fold(wg_model *m, const char *path, wg_error *err) {
     const char *group_text = wg_st_meta(&st, "group_rows"), *layout = panel_text ? panel_text : group_text;
     char want[17], *end = NULL;
     snprintf(want, sizeof want, "%016llx", (unsigned long long)wg_fold_weights_hash(m));
-    size_t R = (size_t)(c->hop_length / c->n_group), CL2 = rows_total(c);
+    size_t R = wg_cond_fold_phases(c), CL2 = wg_cond_fold_rows(c);
     size_t P = layout ? strtoul(layout, &end, 10) * (panel_text ? 1 : R) : 0;
     float **fold = calloc(2 * (size_t)c->n_flows, sizeof *fold), **fold_b = fold + c->n_flows;
     const wg_st_tensor **t = calloc(2 * (size_t)c->n_flows, sizeof *t);
