@@ -229,7 +229,8 @@ int wg_model_from_params(const wg_config *cfg, float *params, const char *source
         wg_flow_view *v = &m->flows[k];
         v->convinv_inv = fl, fl += (size_t)v->n_rem * v->n_rem;
         v->in_w_taps = fl, fl += (size_t)L * K * 2 * C * C;
-        if (K == 3) v->in_w_wino = fl, fl += wg_wn_winograd_filter_floats(cfg);
+        size_t nw = wg_wn_winograd_filter_floats(cfg);
+        if (nw) v->in_w_wino = fl, fl += nw;
         size_t ne = wg_wn_end_fold_floats(cfg, v->n_half), ns = wg_wn_start_fold_floats(cfg, v->n_half);
         if (ne) {
             v->rs_end_w = fl, fl += ne - 2 * (size_t)v->n_half;
@@ -309,22 +310,7 @@ int wg_model_refresh(wg_model *m) {
                     for (int j = 0; j < K; j++)
                         v->in_w_taps[(((size_t)l * K + j) * 2 * C + o) * C + i] =
                             v->in_w[l][((size_t)o * C + i) * K + j];
-        /* F(6,3)'s filter transform G·(W0, W1, W2) at the points ±1, ±2, ±1/2 (the last two
-         * over 32, which the output transform multiplies back); its first and last rows, W0 and W2,
-         * are the taps themselves */
-        if (v->in_w_wino) {
-            static const double g[6][3] = {{-2.0 / 9, -2.0 / 9, -2.0 / 9}, {-2.0 / 9, 2.0 / 9, -2.0 / 9},
-                                           {1.0 / 90, 1.0 / 45, 2.0 / 45},  {1.0 / 90, -1.0 / 45, 2.0 / 45},
-                                           {1.0 / 45, 1.0 / 90, 1.0 / 180}, {1.0 / 45, -1.0 / 90, 1.0 / 180}};
-            size_t S = 2 * (size_t)C * C;
-            for (int l = 0; l < L; l++)
-                for (int r = 0; r < 6; r++)
-                    for (size_t e = 0; e < S; e++) {
-                        const float *w = v->in_w_taps + (size_t)l * 3 * S + e;
-                        v->in_w_wino[((size_t)l * 6 + r) * S + e] =
-                            (float)(g[r][0] * w[0] + g[r][1] * w[S] + g[r][2] * w[2 * S]);
-                    }
-        }
+        if (v->in_w_wino) wg_wn_winograd_filters(cfg, v->in_w_taps, v->in_w_wino);
         if (v->rs_end_w) fold_end(cfg, v);
         if (v->start_taps) fold_start(cfg, v);
     }

@@ -39,6 +39,21 @@ size_t wg_wn_winograd_filter_floats(const wg_config *c) {
     return c->wn_kernel_size == 3 ? (size_t)c->wn_n_layers * 6 * 2 * C * C : 0;
 }
 
+void wg_wn_winograd_filters(const wg_config *c, const float *in_w_taps, float *in_w_wino) {
+    /* G·(W0, W1, W2) at the points ±1, ±2, ±1/2 (the last two over 32, which wino_out multiplies
+     * back); the first and last rows, W0 and W2, are the taps themselves and not stored */
+    static const double g[6][3] = {{-2.0 / 9, -2.0 / 9, -2.0 / 9}, {-2.0 / 9, 2.0 / 9, -2.0 / 9},
+                                   {1.0 / 90, 1.0 / 45, 2.0 / 45},  {1.0 / 90, -1.0 / 45, 2.0 / 45},
+                                   {1.0 / 45, 1.0 / 90, 1.0 / 180}, {1.0 / 45, -1.0 / 90, 1.0 / 180}};
+    size_t S = 2 * (size_t)c->wn_n_channels * (size_t)c->wn_n_channels;
+    for (size_t l = 0; l < (size_t)c->wn_n_layers; l++)
+        for (size_t r = 0; r < 6; r++)
+            for (size_t e = 0; e < S; e++) {
+                const float *w = in_w_taps + l * 3 * S + e;
+                in_w_wino[(l * 6 + r) * S + e] = (float)(g[r][0] * w[0] + g[r][1] * w[S] + g[r][2] * w[2 * S]);
+            }
+}
+
 size_t wg_wn_scratch_floats(const wg_config *c) {
     /* eight input transforms (C rows) and eight products (2C rows) per sextet */
     return c->wn_kernel_size == 3 ? 24 * (size_t)c->wn_n_channels * wino_tile_sextets(c) : 0;

@@ -43,8 +43,10 @@ typedef struct wg_wn_work {
  * 1.05-1.06x at 64 (the bundled model: also 1.09-1.12x folded at 10 s, even on two threads at
  * 1 s), 1.08x at 80. (F(4,3) had lost up to 8% at 64 channels.) */
 int wg_wn_winograd_pays(const wg_config *cfg);
-/* Floats of a flow's in_w_wino: each layer's six middle filter transforms (K = 3; 0 otherwise). */
+/* Floats of a flow's in_w_wino: each layer's six middle filter transforms (K = 3; 0 otherwise);
+ * and those transforms, from in_w_taps ([L][3] (2C, C)), into in_w_wino ([L][6] (2C, C)). */
 size_t wg_wn_winograd_filter_floats(const wg_config *cfg);
+void wg_wn_winograd_filters(const wg_config *cfg, const float *in_w_taps, float *in_w_wino);
 /* Floats of a flow's rs_end_w and end_b_total, and of its start_taps, for a flow of n_half
  * channels a half: 0 where the product would not be smaller (2·n_half ≥ C; n_half + 1 ≥ C). */
 size_t wg_wn_end_fold_floats(const wg_config *cfg, int n_half);
