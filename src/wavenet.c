@@ -76,7 +76,7 @@ __attribute__((always_inline)) static inline void wino_in(float *o, size_t strid
 }
 
 /* its output transform Aᵀ·m: the sextet's six outputs from its eight products, `stride` floats
- * apart; the products at ±1/2 come from filters scaled by 1/32 (wg_model_refresh), so that
+ * apart; the products at ±1/2 come from filters scaled by 1/32 (wg_wn_winograd_filters), so that
  * every coefficient here is a power of two */
 __attribute__((always_inline)) static inline void wino_out(const float *m, size_t stride, float y[6]) {
     float p12 = m[stride] + m[2 * stride], m12 = m[stride] - m[2 * stride];
@@ -155,7 +155,7 @@ WG_SIMD_CLONES static void wino_out_row(float *restrict y, const float *restrict
  * sextets of its edge blocks whose other outputs are its neighbours' (and drops those). h and pre
  * point at column 0; h's rows are valid (data or zero padding) up to column lim − 1, and inputs
  * past it only reach outputs past n, so they are read as zero. u: W0, the six transforms of
- * wg_model_refresh, W2. */
+ * wg_wn_winograd_filters, W2. */
 static void taps_winograd(const float *const u[8], size_t C, const float *h, size_t ldh, size_t lim, size_t d,
                           size_t c0, size_t c1, float *pre, size_t ldp, float *scratch, size_t tile) {
     size_t blk = 6 * d, b_end = (c1 + blk - 1) / blk, per = tile / d ? tile / d : 1;
